@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MeshLab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "meshlab", targets: ["meshlab"]),
+        // Lab files outside the package are compiled on the fly against this library.
+        .library(name: "MeshLab", type: .dynamic, targets: ["MeshLab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+    ],
+    targets: [
+        // Syscalls Swift's Glibc does not expose (setns, unshare, TUN ioctls).
+        .target(name: "CSyscalls"),
+        // libnl-3 / libnl-route-3 headers, linked via pkg-config.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+        ),
+        .target(name: "Netns", dependencies: ["CSyscalls", "CNetlink"]),
+        .target(name: "Dataplane", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        ]),
+        .target(name: "Assertions", dependencies: ["Dataplane"]),
+        // The module lab files import: DSL, LabSpec, validation, topology, plan. Pure Swift.
+        .target(name: "MeshLab"),
+        // The labs shipped with MeshLab, compiled in and selectable by name.
+        .target(name: "Labs", dependencies: ["MeshLab"], path: "labs"),
+        // Orchestrator (apply a plan, state dir, clean) and the CLI commands.
+        .target(name: "MeshLabCLI", dependencies: [
+            "MeshLab", "Labs", "Netns", "Dataplane", "Assertions",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"]),
+        .testTarget(name: "MeshLabTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Assertions", "Dataplane"]),
+    ]
+)

@@ -1,0 +1,12 @@
+#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/geneve.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rule.h>
+#include <linux/if.h>
+#include <linux/rtnetlink.h>
+#include <linux/fib_rules.h>

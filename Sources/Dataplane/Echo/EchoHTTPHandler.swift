@@ -1,0 +1,52 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Answers every HTTP request (HTTP/1.1, or h2c through the HTTP/2→HTTP/1 codec) with an
+/// `EchoReply` as JSON. The request body is read and counted, not echoed.
+final class EchoHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let identity: EchoIdentity
+    private let `protocol`: String
+    private var request: HTTPRequestHead?
+
+    init(identity: EchoIdentity, protocol: String) {
+        self.identity = identity
+        self.protocol = `protocol`
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var reply = identity.reply(protocol: `protocol`, channel: context.channel)
+        reply.method = head.method.rawValue
+        reply.path = head.uri
+        reply.headers = Dictionary(head.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { "\($0), \($1)" })
+        let body = (try? JSONEncoder().encode(reply)) ?? Data()
+        var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(body.count + 1))])
+        if !head.isKeepAlive && head.version.major == 1 { headers.add(name: "connection", value: "close") }
+        let response = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: body.count + 1)
+        buffer.writeBytes(body)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let keepAlive = head.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import NIOCore
+import NIOPosix
+
+/// The bundled echo app: on every port it answers HTTP/1.1, h2c (prior knowledge) and raw TCP,
+/// telling the caller which pod answered and the source address it saw.
+public struct EchoServer: Sendable {
+    public var pod: String
+    public var node: String
+    public var ports: [Int]
+
+    public init(pod: String, node: String, ports: [Int]) {
+        self.pod = pod
+        self.node = node
+        self.ports = ports
+    }
+
+    /// Binds every port on 0.0.0.0 in the calling process's netns. Returns the listening channels.
+    public func start(group: EventLoopGroup) throws -> [Channel] {
+        let identity = EchoIdentity(pod: pod, node: node)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(identity: identity))
+                }
+            }
+        return try ports.map { try bootstrap.bind(host: "0.0.0.0", port: $0).wait() }
+    }
+}
+
+/// Who the echo app is, stamped on every reply.
+struct EchoIdentity: Sendable {
+    var pod: String
+    var node: String
+
+    /// HTTP/2 stream channels carry their connection's addresses, so `channel` is right for every protocol.
+    func reply(protocol: String, channel: Channel) -> EchoReply {
+        EchoReply(
+            pod: pod, node: node, protocol: `protocol`,
+            source: channel.remoteAddress.map(Self.text) ?? "?",
+            destination: channel.localAddress.map(Self.text) ?? "?")
+    }
+
+    static func text(_ address: SocketAddress) -> String {
+        "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+    }
+}

@@ -1,0 +1,36 @@
+/// What a `Lab { … }` body may contain.
+public enum LabItem: Sendable {
+    case node(Node)
+    case namespace(Namespace)
+}
+
+/// What a `Namespace { … }` body may contain.
+public enum NamespaceItem: Sendable {
+    case pod(Pod)
+    case service(Service)
+}
+
+/// Lab bodies are ordinary Swift: `for`, `if`, `switch` and helper functions all work.
+@resultBuilder
+public enum LabBuilder {
+    public static func buildExpression(_ node: Node) -> [LabItem] { [.node(node)] }
+    public static func buildExpression(_ namespace: Namespace) -> [LabItem] { [.namespace(namespace)] }
+    public static func buildExpression(_ items: [LabItem]) -> [LabItem] { items }
+    public static func buildBlock(_ parts: [LabItem]...) -> [LabItem] { parts.flatMap { $0 } }
+    public static func buildArray(_ parts: [[LabItem]]) -> [LabItem] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [LabItem]?) -> [LabItem] { part ?? [] }
+    public static func buildEither(first part: [LabItem]) -> [LabItem] { part }
+    public static func buildEither(second part: [LabItem]) -> [LabItem] { part }
+}
+
+@resultBuilder
+public enum NamespaceBuilder {
+    public static func buildExpression(_ pod: Pod) -> [NamespaceItem] { [.pod(pod)] }
+    public static func buildExpression(_ service: Service) -> [NamespaceItem] { [.service(service)] }
+    public static func buildExpression(_ items: [NamespaceItem]) -> [NamespaceItem] { items }
+    public static func buildBlock(_ parts: [NamespaceItem]...) -> [NamespaceItem] { parts.flatMap { $0 } }
+    public static func buildArray(_ parts: [[NamespaceItem]]) -> [NamespaceItem] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [NamespaceItem]?) -> [NamespaceItem] { part ?? [] }
+    public static func buildEither(first part: [NamespaceItem]) -> [NamespaceItem] { part }
+    public static func buildEither(second part: [NamespaceItem]) -> [NamespaceItem] { part }
+}

@@ -1,0 +1,33 @@
+/// A Kubernetes-style namespace and how its pods join the mesh.
+public struct Namespace: Codable, Hashable, Sendable {
+    public var name: String
+    public var mode: DataplaneMode
+    public var pods: [Pod]
+    public var services: [Service]
+    public var at: SourceLocation
+
+    public init(
+        _ name: String, mode: DataplaneMode = .none,
+        file: String = #filePath, line: Int = #line,
+        @NamespaceBuilder _ content: () -> [NamespaceItem] = { [] }
+    ) {
+        self.name = name
+        self.mode = mode
+        self.at = SourceLocation(file: file, line: line)
+        self.pods = []
+        self.services = []
+        for item in content() {
+            switch item {
+            case .pod(let pod): pods.append(pod)
+            case .service(let service): services.append(service)
+            }
+        }
+    }
+}
+
+/// The namespace label Istio reads: `istio.io/dataplane-mode=ambient`, `istio-injection=enabled`, or neither.
+public enum DataplaneMode: String, Codable, Hashable, Sendable, CaseIterable {
+    case ambient
+    case sidecar
+    case none
+}

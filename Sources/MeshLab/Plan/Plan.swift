@@ -1,0 +1,54 @@
+/// Everything `up` does to the kernel and which processes it starts, in order.
+///
+/// Phases run one after another; the entries of a phase touch different netns and run in parallel.
+public struct Plan: Codable, Hashable, Sendable {
+    public var lab: String
+    /// The alias every netns of the lab carries on `lo` (see `Naming.marker`).
+    public var marker: String
+    /// Phase 1: create each netns, mark it, bring `lo` up, set its sysctls.
+    public var namespaces: [NetnsSetup]
+    /// Phase 2: links, each created from inside one netns (a veth's peer goes straight into its own netns).
+    public var links: [NetnsOps]
+    /// Phase 3: addresses and routes, once every link exists.
+    public var addressing: [NetnsOps]
+    /// Phase 4: the bundled processes (apps, and later the mesh's own proxies).
+    public var processes: [ProcessSpec]
+
+    /// Every netns the lab owns, in creation order.
+    public var netnsNames: [String] { namespaces.map(\.name) }
+}
+
+public struct NetnsSetup: Codable, Hashable, Sendable {
+    public var name: String
+    public var sysctls: [Sysctl]
+}
+
+public struct Sysctl: Codable, Hashable, Sendable {
+    public var key: String
+    public var value: String
+}
+
+/// Operations to run from inside one netns, in order.
+public struct NetnsOps: Codable, Hashable, Sendable {
+    public var netns: String
+    public var ops: [NetOp]
+}
+
+public enum NetOp: Codable, Hashable, Sendable {
+    /// A Linux bridge, created up.
+    case bridge(name: String, alias: String)
+    /// A veth pair; `peer` is created directly inside `peerNetns`, down until an `up` op there.
+    case veth(name: String, alias: String, peer: String, peerNetns: String, master: String?)
+    case up(device: String)
+    case address(device: String, cidr: String)
+    /// A route to `destination` (nil = default) via `gateway`, or on-link through `device` when gateway is nil.
+    case route(destination: String?, gateway: String?, device: String)
+}
+
+/// A long-lived process started inside a netns. `arguments` follow the `meshlab` binary.
+public struct ProcessSpec: Codable, Hashable, Sendable {
+    /// Unique within the lab, e.g. `echo-ambient-httpbin`; names its log file.
+    public var name: String
+    public var netns: String
+    public var arguments: [String]
+}

@@ -1,0 +1,60 @@
+extension Plan {
+    /// Turns a topology into kernel operations and process specs. Pure: no kernel calls.
+    public init(_ topology: Topology) {
+        let lab = topology.lab
+        let marker = Naming.marker(lab: lab)
+        self.lab = lab
+        self.marker = marker
+
+        let routerSysctls = [
+            Sysctl(key: "net.ipv4.ip_forward", value: "1"),
+            Sysctl(key: "net.ipv4.conf.all.rp_filter", value: "0"),
+            Sysctl(key: "net.ipv4.conf.default.rp_filter", value: "0"),
+        ]
+        namespaces = [NetnsSetup(name: topology.underlay.netns, sysctls: [])]
+            + topology.nodes.map { NetnsSetup(name: $0.netns, sysctls: routerSysctls) }
+            + topology.pods.map { NetnsSetup(name: $0.netns, sysctls: []) }
+
+        // The underlay netns owns the bridge and one veth per node, whose other end is the node's eth0.
+        let underlayBridge = topology.underlay.bridge
+        links = [NetnsOps(netns: topology.underlay.netns, ops: [.bridge(name: underlayBridge, alias: marker)] + topology.nodes.map {
+            .veth(name: $0.underlayPort, alias: "\(marker):\($0.name)", peer: Naming.nodeUplink, peerNetns: $0.netns, master: underlayBridge)
+        })]
+        // Each node netns owns one veth per pod on it, whose other end is the pod's eth0.
+        links += topology.nodes.map { node in
+            NetnsOps(netns: node.netns, ops: topology.pods.filter { $0.node == node.name }.map {
+                .veth(name: $0.hostVeth, alias: "\(marker):\($0.id)", peer: Naming.podInterface, peerNetns: $0.netns, master: nil)
+            })
+        }
+
+        // ptp routing: every host veth holds the node's gateway /32; each pod is a /32 route on its veth;
+        // other nodes' pod blocks go via their underlay address.
+        addressing = topology.nodes.map { node in
+            var ops: [NetOp] = [.up(device: Naming.nodeUplink), .address(device: Naming.nodeUplink, cidr: "\(node.underlayIP)/\(topology.underlay.cidr.prefix)")]
+            for pod in topology.pods where pod.node == node.name {
+                ops.append(.address(device: pod.hostVeth, cidr: "\(node.gateway)/32"))
+                ops.append(.route(destination: "\(pod.ip)/32", gateway: nil, device: pod.hostVeth))
+            }
+            for other in topology.nodes where other.name != node.name {
+                ops.append(.route(destination: other.podCIDR.description, gateway: other.underlayIP.description, device: Naming.nodeUplink))
+            }
+            return NetnsOps(netns: node.netns, ops: ops)
+        }
+        addressing += topology.pods.map { pod in
+            let gateway = topology.node(named: pod.node)!.gateway
+            return NetnsOps(netns: pod.netns, ops: [
+                .up(device: Naming.podInterface),
+                .address(device: Naming.podInterface, cidr: "\(pod.ip)/32"),
+                .route(destination: "\(gateway)/32", gateway: nil, device: Naming.podInterface),
+                .route(destination: nil, gateway: gateway.description, device: Naming.podInterface),
+            ])
+        }
+
+        processes = topology.pods.compactMap { pod in
+            guard case .echo(let ports) = pod.app else { return nil }
+            return ProcessSpec(
+                name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                arguments: ["echo", "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
+        }
+    }
+}

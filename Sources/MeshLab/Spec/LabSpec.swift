@@ -1,0 +1,65 @@
+/// A lab as declared: the versioned document a lab file emits (`Lab(...)` builds one).
+///
+/// This is the input to the pipeline: LabSpec ─validate─▶ Topology ─plan─▶ Plan.
+public struct LabSpec: Codable, Hashable, Sendable {
+    /// Bumped when the document's shape changes incompatibly.
+    public static let currentVersion = "meshlab.dev/v1alpha1"
+
+    public var apiVersion: String
+    public var name: String
+    public var settings: LabSettings
+    public var nodes: [Node]
+    public var namespaces: [Namespace]
+    public var at: SourceLocation
+
+    public init(
+        _ name: String,
+        settings: LabSettings = LabSettings(),
+        file: String = #filePath, line: Int = #line,
+        @LabBuilder _ content: () -> [LabItem]
+    ) {
+        self.apiVersion = Self.currentVersion
+        self.name = name
+        self.settings = settings
+        self.at = SourceLocation(file: file, line: line)
+        self.nodes = []
+        self.namespaces = []
+        for item in content() {
+            switch item {
+            case .node(let node): nodes.append(node)
+            case .namespace(let namespace): namespaces.append(namespace)
+            }
+        }
+        LabRegistry.declare(self)
+    }
+}
+
+/// In lab files a lab reads as `Lab("name") { … }`.
+public typealias Lab = LabSpec
+
+/// Lab-wide settings; the defaults give a lab that needs no thought about addressing.
+public struct LabSettings: Codable, Hashable, Sendable {
+    /// SPIFFE trust domain of the lab's mesh identities.
+    public var trustDomain: String
+    /// Pod addresses; each node gets one block of `nodePodPrefix` bits from it.
+    public var podCIDR: String
+    public var nodePodPrefix: Int
+    /// Service VIPs.
+    public var serviceCIDR: String
+    /// The network between nodes (a bridge in the lab's underlay netns).
+    public var underlayCIDR: String
+
+    public init(
+        trustDomain: String = "cluster.local",
+        podCIDR: String = "10.244.0.0/16",
+        nodePodPrefix: Int = 24,
+        serviceCIDR: String = "10.96.0.0/16",
+        underlayCIDR: String = "172.30.0.0/24"
+    ) {
+        self.trustDomain = trustDomain
+        self.podCIDR = podCIDR
+        self.nodePodPrefix = nodePodPrefix
+        self.serviceCIDR = serviceCIDR
+        self.underlayCIDR = underlayCIDR
+    }
+}

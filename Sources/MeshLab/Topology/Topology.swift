@@ -1,0 +1,110 @@
+/// A validated lab with every name resolved and every address allocated. Pure data: no kernel yet.
+public struct Topology: Codable, Hashable, Sendable {
+    public var lab: String
+    public var settings: LabSettings
+    public var underlay: Underlay
+    public var nodes: [NodeInfo]
+    public var pods: [PodInfo]
+    public var services: [ServiceInfo]
+
+    public struct Underlay: Codable, Hashable, Sendable {
+        public var netns: String
+        public var bridge: String
+        public var cidr: CIDR
+    }
+
+    public struct NodeInfo: Codable, Hashable, Sendable {
+        public var name: String
+        public var index: Int
+        public var netns: String
+        public var underlayIP: IPv4
+        public var underlayPort: String
+        public var podCIDR: CIDR
+        /// The address every host-side pod veth on this node carries (the pods' next hop).
+        public var gateway: IPv4
+    }
+
+    public struct PodInfo: Codable, Hashable, Sendable {
+        public var namespace: String
+        public var name: String
+        public var mode: DataplaneMode
+        public var node: String
+        public var ip: IPv4
+        public var netns: String
+        public var hostVeth: String
+        public var serviceAccount: String
+        public var labels: [String: String]
+        public var app: App
+        public var at: SourceLocation
+
+        /// `namespace/name`, how kubectl and MeshLab's CLI name a pod.
+        public var id: String { "\(namespace)/\(name)" }
+    }
+
+    public struct ServiceInfo: Codable, Hashable, Sendable {
+        public var namespace: String
+        public var name: String
+        public var vip: IPv4
+        public var ports: [ServicePort]
+        /// Selected pods as `namespace/name`, in declaration order.
+        public var endpoints: [String]
+
+        public var hostname: String { "\(name).\(namespace).svc.cluster.local" }
+    }
+
+    /// Validates `spec` and allocates addresses. Throws every validation error at once.
+    public init(_ spec: LabSpec) throws(LabErrors) {
+        let errors = validate(spec)
+        guard errors.isEmpty else { throw LabErrors(errors) }
+        // Validation guarantees these parse and fit.
+        let underlayCIDR = CIDR(spec.settings.underlayCIDR)!
+        let podCIDR = CIDR(spec.settings.podCIDR)!
+        let serviceCIDR = CIDR(spec.settings.serviceCIDR)!
+
+        lab = spec.name
+        settings = spec.settings
+        underlay = Underlay(netns: Naming.underlayNetns(lab: spec.name), bridge: Naming.underlayBridge, cidr: underlayCIDR)
+        nodes = spec.nodes.enumerated().map { index, node in
+            let block = podCIDR.subnet(index, length: spec.settings.nodePodPrefix)!
+            return NodeInfo(
+                name: node.name, index: index, netns: Naming.nodeNetns(lab: spec.name, node: node.name),
+                underlayIP: underlayCIDR.host(index + 1), underlayPort: Naming.underlayPort(nodeIndex: index),
+                podCIDR: block, gateway: block.host(1))
+        }
+
+        var nextHost = Dictionary(uniqueKeysWithValues: spec.nodes.map { ($0.name, 2) })
+        var pods: [PodInfo] = []
+        for namespace in spec.namespaces {
+            for pod in namespace.pods {
+                let index = pods.count
+                let nodeName = pod.node ?? spec.nodes[index % spec.nodes.count].name
+                let node = nodes.first { $0.name == nodeName }!
+                let host = nextHost[nodeName]!
+                nextHost[nodeName] = host + 1
+                pods.append(PodInfo(
+                    namespace: namespace.name, name: pod.name, mode: namespace.mode, node: nodeName,
+                    ip: node.podCIDR.host(host),
+                    netns: Naming.podNetns(lab: spec.name, namespace: namespace.name, pod: pod.name),
+                    hostVeth: Naming.hostVeth(podIndex: index), serviceAccount: pod.serviceAccount,
+                    labels: pod.labels, app: pod.app, at: pod.at))
+            }
+        }
+        self.pods = pods
+
+        var services: [ServiceInfo] = []
+        for namespace in spec.namespaces {
+            for service in namespace.services {
+                let endpoints = namespace.pods
+                    .filter { pod in service.selector.allSatisfy { pod.labels[$0.key] == $0.value } }
+                    .map { "\(namespace.name)/\($0.name)" }
+                services.append(ServiceInfo(
+                    namespace: namespace.name, name: service.name, vip: serviceCIDR.host(services.count + 1),
+                    ports: service.ports, endpoints: endpoints))
+            }
+        }
+        self.services = services
+    }
+
+    public func node(named name: String) -> NodeInfo? { nodes.first { $0.name == name } }
+    public func pod(_ id: String) -> PodInfo? { pods.first { $0.id == id } }
+}

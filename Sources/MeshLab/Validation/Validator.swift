@@ -1,0 +1,202 @@
+/// Checks a LabSpec before anything touches the kernel. Returns every problem found.
+public func validate(_ lab: LabSpec) -> [LabError] {
+    var validator = Validator(lab: lab)
+    validator.run()
+    return validator.errors
+}
+
+/// Ports the mesh itself listens on inside pods and nodes; an app may not take them.
+public let meshReservedPorts: [Int: String] = [
+    15000: "ztunnel admin", 15001: "ztunnel outbound capture", 15006: "ztunnel inbound plaintext",
+    15008: "HBONE", 15020: "ztunnel metrics", 15021: "ztunnel readiness", 15053: "ztunnel DNS",
+]
+
+private struct Validator {
+    let lab: LabSpec
+    var errors: [LabError] = []
+
+    mutating func fail(_ at: SourceLocation?, _ message: String, hint: String? = nil) {
+        errors.append(LabError(at: at, message, hint: hint))
+    }
+
+    mutating func run() {
+        if lab.apiVersion != LabSpec.currentVersion {
+            fail(lab.at, "lab document version '\(lab.apiVersion)' is not '\(LabSpec.currentVersion)'",
+                 hint: "rebuild the lab file with this MeshLab")
+        }
+        checkName(lab.name, "lab", at: lab.at, maxLength: 32)
+        checkSettings()
+        checkNodes()
+        checkNamespaces()
+        checkNetnsNamesAreDistinct()
+    }
+
+    mutating func checkName(_ name: String, _ kind: String, at: SourceLocation, maxLength: Int = 63) {
+        if !isDNSLabel(name) {
+            fail(at, "\(kind) name '\(name)' is not a DNS label",
+                 hint: "use lower-case letters, digits and '-', starting and ending with a letter or digit")
+        } else if name.count > maxLength {
+            fail(at, "\(kind) name '\(name)' is longer than \(maxLength) characters", hint: "shorten it")
+        }
+    }
+
+    mutating func checkSettings() {
+        let settings = lab.settings
+        let named: [(String, String)] = [
+            ("podCIDR", settings.podCIDR), ("serviceCIDR", settings.serviceCIDR), ("underlayCIDR", settings.underlayCIDR),
+        ]
+        var parsed: [(String, CIDR)] = []
+        for (key, text) in named {
+            guard let cidr = CIDR(text) else {
+                fail(lab.at, "\(key) '\(text)' is not an IPv4 CIDR", hint: "write it like 10.244.0.0/16")
+                continue
+            }
+            for (otherKey, other) in parsed where other.overlaps(cidr) {
+                fail(lab.at, "\(key) \(cidr) overlaps \(otherKey) \(other)", hint: "give each range its own addresses")
+            }
+            parsed.append((key, cidr))
+        }
+        if let pods = CIDR(settings.podCIDR), !(pods.prefix...30).contains(settings.nodePodPrefix) {
+            fail(lab.at, "nodePodPrefix /\(settings.nodePodPrefix) does not fit in podCIDR \(pods)",
+                 hint: "use a prefix between /\(pods.prefix) and /30")
+        }
+        if settings.trustDomain.isEmpty || settings.trustDomain.contains(where: { $0 == "/" || $0 == " " }) {
+            fail(lab.at, "trust domain '\(settings.trustDomain)' is not a SPIFFE trust domain", hint: "use a name like cluster.local")
+        }
+    }
+
+    mutating func checkNodes() {
+        if lab.nodes.isEmpty {
+            fail(lab.at, "lab '\(lab.name)' has no nodes", hint: "add Node(\"node-a\") to the lab body")
+        }
+        var seen: [String: SourceLocation] = [:]
+        for node in lab.nodes {
+            checkName(node.name, "node", at: node.at)
+            if let first = seen[node.name] {
+                fail(node.at, "node '\(node.name)' is declared twice (first at \(first))", hint: "rename one of them")
+            }
+            seen[node.name] = seen[node.name] ?? node.at
+        }
+        if let underlay = CIDR(lab.settings.underlayCIDR), UInt64(lab.nodes.count) + 2 > underlay.size {
+            fail(lab.at, "underlayCIDR \(underlay) has no room for \(lab.nodes.count) nodes", hint: "use a larger underlayCIDR")
+        }
+        if let pods = CIDR(lab.settings.podCIDR), pods.subnet(lab.nodes.count - 1, length: lab.settings.nodePodPrefix) == nil,
+           !lab.nodes.isEmpty {
+            fail(lab.at, "podCIDR \(pods) has no room for \(lab.nodes.count) node blocks of /\(lab.settings.nodePodPrefix)",
+                 hint: "use a larger podCIDR or a longer nodePodPrefix")
+        }
+    }
+
+    mutating func checkNamespaces() {
+        var seen: [String: SourceLocation] = [:]
+        let nodeNames = Set(lab.nodes.map(\.name))
+        var podsPerNode: [String: Int] = [:]
+        for (index, pod) in lab.namespaces.flatMap(\.pods).enumerated() {
+            let node = pod.node ?? (lab.nodes.isEmpty ? "" : lab.nodes[index % lab.nodes.count].name)
+            podsPerNode[node, default: 0] += 1
+        }
+        let capacity = (1 << (32 - lab.settings.nodePodPrefix)) - 3
+        for (node, count) in podsPerNode.sorted(by: { $0.key < $1.key }) where count > capacity && nodeNames.contains(node) {
+            fail(lab.at, "node '\(node)' has \(count) pods but its /\(lab.settings.nodePodPrefix) pod block holds \(capacity)",
+                 hint: "use a shorter nodePodPrefix (e.g. nodePodPrefix: 22) or spread pods over more nodes")
+        }
+        for namespace in lab.namespaces {
+            checkName(namespace.name, "namespace", at: namespace.at)
+            if let first = seen[namespace.name] {
+                fail(namespace.at, "namespace '\(namespace.name)' is declared twice (first at \(first))",
+                     hint: "put its pods and services in one Namespace block")
+            }
+            seen[namespace.name] = seen[namespace.name] ?? namespace.at
+            checkPods(in: namespace, nodes: nodeNames)
+            checkServices(in: namespace)
+        }
+        if let vips = CIDR(lab.settings.serviceCIDR) {
+            let services = lab.namespaces.reduce(0) { $0 + $1.services.count }
+            if UInt64(services) + 2 > vips.size {
+                fail(lab.at, "serviceCIDR \(vips) has no room for \(services) services", hint: "use a larger serviceCIDR")
+            }
+        }
+    }
+
+    mutating func checkPods(in namespace: Namespace, nodes: Set<String>) {
+        var seen: [String: SourceLocation] = [:]
+        for pod in namespace.pods {
+            checkName(pod.name, "pod", at: pod.at)
+            checkName(pod.serviceAccount, "service account", at: pod.at)
+            if let first = seen[pod.name] {
+                fail(pod.at, "pod '\(namespace.name)/\(pod.name)' is declared twice (first at \(first))", hint: "rename one of them")
+            }
+            seen[pod.name] = seen[pod.name] ?? pod.at
+            if let node = pod.node, !nodes.contains(node) {
+                fail(pod.at, "pod '\(namespace.name)/\(pod.name)' runs on unknown node '\(node)'",
+                     hint: "declare Node(\"\(node)\") or use one of: \(nodes.sorted().joined(separator: ", "))")
+            }
+            var ports = Set<Int>()
+            for port in pod.app.ports {
+                if !(1...65535).contains(port) {
+                    fail(pod.at, "pod '\(namespace.name)/\(pod.name)' port \(port) is not a TCP port", hint: "use 1–65535")
+                } else if let owner = meshReservedPorts[port] {
+                    fail(pod.at, "pod '\(namespace.name)/\(pod.name)' port \(port) is the mesh's \(owner) port",
+                         hint: "serve the app on another port, e.g. 8000")
+                }
+                if !ports.insert(port).inserted {
+                    fail(pod.at, "pod '\(namespace.name)/\(pod.name)' lists port \(port) twice", hint: "list each port once")
+                }
+            }
+        }
+    }
+
+    mutating func checkServices(in namespace: Namespace) {
+        var seen: [String: SourceLocation] = [:]
+        for service in namespace.services {
+            checkName(service.name, "service", at: service.at)
+            if let first = seen[service.name] {
+                fail(service.at, "service '\(namespace.name)/\(service.name)' is declared twice (first at \(first))",
+                     hint: "rename one of them")
+            }
+            seen[service.name] = seen[service.name] ?? service.at
+            if service.ports.isEmpty {
+                fail(service.at, "service '\(namespace.name)/\(service.name)' has no ports", hint: "add ports: [.port(80, target: 8000)]")
+            }
+            let selected = namespace.pods.filter { pod in service.selector.allSatisfy { pod.labels[$0.key] == $0.value } }
+            if selected.isEmpty {
+                let selector = service.selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                fail(service.at, "service '\(namespace.name)/\(service.name)' selects no pod (selector \(selector))",
+                     hint: "label a pod in namespace '\(namespace.name)' with it, or fix the selector")
+                continue
+            }
+            for port in service.ports {
+                if !(1...65535).contains(port.port) || !(1...65535).contains(port.targetPort) {
+                    fail(service.at, "service '\(namespace.name)/\(service.name)' port \(port.port)→\(port.targetPort) is not a TCP port",
+                         hint: "use 1–65535")
+                } else if !selected.contains(where: { $0.app.ports.contains(port.targetPort) }) {
+                    fail(service.at, "no pod selected by service '\(namespace.name)/\(service.name)' listens on target port \(port.targetPort)",
+                         hint: "add \(port.targetPort) to a selected pod's echo ports or change targetPort")
+                }
+            }
+        }
+    }
+
+    /// Netns names are `<lab>-<node>` and `<lab>-<namespace>-<pod>`: two things must not land on one name.
+    mutating func checkNetnsNamesAreDistinct() {
+        var owners: [String: String] = [Naming.underlaySuffix: "the lab underlay"]
+        func claim(_ suffix: String, _ owner: String, at: SourceLocation) {
+            if let other = owners[suffix] {
+                fail(at, "\(owner) and \(other) would share the network namespace '\(lab.name)-\(suffix)'",
+                     hint: "rename one of them")
+            } else {
+                owners[suffix] = owner
+            }
+        }
+        for node in lab.nodes { claim(node.name, "node '\(node.name)'", at: node.at) }
+        for namespace in lab.namespaces {
+            for pod in namespace.pods { claim("\(namespace.name)-\(pod.name)", "pod '\(namespace.name)/\(pod.name)'", at: pod.at) }
+        }
+    }
+}
+
+func isDNSLabel(_ name: String) -> Bool {
+    guard let first = name.first, let last = name.last else { return false }
+    let allowed = { (c: Character) in c.isASCII && (c.isLowercase || c.isNumber || c == "-") }
+    return name.allSatisfy(allowed) && first != "-" && last != "-"
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Glibc
+import MeshLab
+import Netns
+
+/// Brings labs up and down. The only place that turns a Plan into running things.
+struct Orchestrator {
+    /// The `meshlab` binary itself: bundled processes are its subcommands.
+    static let executable: String = {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }()
+
+    var progress: (String) -> Void = { _ in }
+
+    /// Validates, plans and applies `spec`. Throws `LabErrors` before touching anything when the lab is
+    /// wrong; on any later failure removes everything it made before rethrowing.
+    @discardableResult
+    func up(_ spec: LabSpec, source: String) throws -> (Topology, Plan) {
+        let topology = try Topology(spec)
+        let plan = Plan(topology)
+        try preflight(plan)
+
+        let directory = StateDirectory(lab: spec.name)
+        try directory.create()
+        var state = LabState(lab: spec.name, phase: .starting, upPID: getpid(), startedAt: Date(),
+                             netns: plan.netnsNames, source: source)
+        try directory.save(state)
+        try directory.write(spec, to: "spec.json")
+        try directory.write(topology, to: "topology.json")
+        try directory.write(plan, to: "plan.json")
+
+        do {
+            progress("creating \(plan.namespaces.count) network namespaces")
+            try PlanExecutor.createNamespaces(plan)
+            progress("creating links")
+            try PlanExecutor.createLinks(plan)
+            progress("assigning addresses and routes")
+            try PlanExecutor.assignAddresses(plan)
+            if !plan.processes.isEmpty { progress("starting \(plan.processes.count) processes") }
+            state.processes = try startProcesses(plan.processes, directory: directory)
+            state.phase = .running
+            try directory.save(state)
+        } catch {
+            progress("bring-up failed; removing what was made")
+            try? teardown(lab: spec.name, netns: plan.netnsNames, directory: directory)
+            throw error
+        }
+        return (topology, plan)
+    }
+
+    /// Removes a lab completely: processes, netns (and with them every link), state.
+    func down(_ lab: String) throws {
+        let directory = StateDirectory(lab: lab)
+        guard directory.exists else {
+            throw CLIError("no lab named '\(lab)' is up", hint: "`meshlab status` lists the labs that are up")
+        }
+        var state = try directory.state()
+        state.phase = .stopping
+        try directory.save(state)
+        try teardown(lab: lab, netns: state.netns, directory: directory)
+    }
+
+    /// Labs to remove: those whose `up` died before finishing, and netns marked by labs whose state is gone.
+    func clean() throws -> [String] {
+        var removed: [String] = []
+        for directory in StateDirectory.all() {
+            guard let state = try? directory.state() else {
+                try directory.remove()
+                continue
+            }
+            let upAlive = kill(state.upPID, 0) == 0 && state.upPID != getpid()
+            if state.phase == .running || (state.phase == .starting && upAlive) { continue }
+            try teardown(lab: state.lab, netns: state.netns, directory: directory)
+            removed.append(state.lab)
+        }
+        let live = Set(StateDirectory.all().map(\.lab))
+        let orphans = try Residue.scan(labOf: Naming.lab(fromMarker:)).filter { $0.lab.map { !live.contains($0) } ?? false }
+        for (lab, entries) in Dictionary(grouping: orphans, by: { $0.lab! }).sorted(by: { $0.key < $1.key }) {
+            try teardown(lab: lab, netns: entries.map(\.name), directory: StateDirectory(lab: lab))
+            removed.append(lab)
+        }
+        return removed
+    }
+
+    private func preflight(_ plan: Plan) throws {
+        let probe = try KernelProbe.run()
+        let missing = probe.findings.filter { ["root", "netns+veth"].contains($0.feature) && !$0.available }
+        guard missing.isEmpty else {
+            throw CLIError(missing.map { "\($0.feature): \($0.detail)" }.joined(separator: "\n"),
+                           hint: "`meshlab doctor` shows what this machine can do")
+        }
+        if StateDirectory(lab: plan.lab).exists {
+            throw CLIError("lab '\(plan.lab)' is already up", hint: "`meshlab down \(plan.lab)` first, or `meshlab clean` if its `up` crashed")
+        }
+        let taken = plan.netnsNames.filter(NetworkNamespace.exists)
+        guard taken.isEmpty else {
+            throw CLIError("network namespaces already exist: \(taken.prefix(5).joined(separator: ", "))\(taken.count > 5 ? " …" : "")",
+                           hint: "`meshlab clean` removes what crashed labs left; otherwise rename the lab")
+        }
+    }
+
+    private func startProcesses(_ specs: [ProcessSpec], directory: StateDirectory) throws -> [LabState.ProcessRecord] {
+        let executable = Self.executable
+        return try DedicatedThread.parallel(specs, threads: 8) { spec in
+            let pid = try NetnsProcess.start(
+                executable: executable, arguments: spec.arguments, netns: spec.netns,
+                logPath: directory.log(for: spec.name).path)
+            return LabState.ProcessRecord(name: spec.name, netns: spec.netns, pid: pid)
+        }
+    }
+
+    /// Kills every process inside the lab's netns (whoever started them), deletes the netns, removes state.
+    private func teardown(lab: String, netns: [String], directory: StateDirectory) throws {
+        let inodes = Set(netns.compactMap(NetworkNamespace.inode))
+        NetnsProcess.terminate(NetnsProcess.pids(inNetnsInodes: inodes))
+        for name in netns { try NetworkNamespace.delete(name) }
+        try directory.remove()
+    }
+}
+
+/// A CLI-level failure: what went wrong and what to do.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var hint: String?
+
+    init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+
+    var description: String { "error: \(message)" + (hint.map { "\n    hint: \($0)" } ?? "") }
+}

@@ -1,0 +1,59 @@
+import Glibc
+import MeshLab
+import Netns
+
+/// Applies a Plan's kernel phases through Netns. Each phase's entries run in parallel on
+/// dedicated threads (each entry touches one netns); phases run in order.
+enum PlanExecutor {
+    static func createNamespaces(_ plan: Plan) throws {
+        let marker = plan.marker
+        _ = try DedicatedThread.parallel(plan.namespaces) { setup in
+            try NetworkNamespace.create(setup.name) {
+                try RouteSocket().setLink("lo", up: true, alias: marker)
+                for sysctl in setup.sysctls { try SysctlWriter.write(sysctl.key, sysctl.value) }
+            }
+        }
+    }
+
+    static func createLinks(_ plan: Plan) throws {
+        _ = try DedicatedThread.parallel(plan.links) { try run($0) }
+    }
+
+    static func assignAddresses(_ plan: Plan) throws {
+        _ = try DedicatedThread.parallel(plan.addressing) { try run($0) }
+    }
+
+    /// Runs one netns's operations from a thread inside it.
+    private static func run(_ entry: NetnsOps) throws {
+        try NetworkNamespace.within(entry.netns) {
+            let socket = try RouteSocket()
+            for op in entry.ops {
+                do {
+                    try apply(op, socket)
+                } catch {
+                    throw NetnsError("in netns \(entry.netns): \(error)")
+                }
+            }
+        }
+    }
+
+    private static func apply(_ op: NetOp, _ socket: RouteSocket) throws {
+        switch op {
+        case .bridge(let name, let alias):
+            try socket.createBridge(name)
+            try socket.setLink(name, alias: alias)
+        case .veth(let name, let alias, let peer, let peerNetns, let master):
+            let peerFD = open(NetworkNamespace.path(peerNetns), O_RDONLY | O_CLOEXEC)
+            guard peerFD >= 0 else { throw NetnsError("open network namespace '\(peerNetns)' for veth \(name)") }
+            defer { close(peerFD) }
+            try socket.createVeth(name, peer: peer, peerNetnsFD: peerFD, master: master)
+            try socket.setLink(name, alias: alias)
+        case .up(let device):
+            try socket.setLink(device, up: true)
+        case .address(let device, let cidr):
+            try socket.addAddress(cidr, device: device)
+        case .route(let destination, let gateway, let device):
+            try socket.addRoute(destination, gateway: gateway, device: device)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import CSyscalls
+import Foundation
+import Glibc
+
+/// What this machine's kernel and tools can do, found by trying it once in a scratch netns.
+public struct KernelProbe: Sendable {
+    public struct Finding: Sendable, CustomStringConvertible {
+        public var feature: String
+        public var available: Bool
+        /// What it means for MeshLab when missing, or how it is provided.
+        public var detail: String
+
+        public var description: String { "\(available ? "yes" : "no ") \(feature): \(detail)" }
+    }
+
+    public var findings: [Finding]
+
+    public func has(_ feature: String) -> Bool { findings.first { $0.feature == feature }?.available ?? false }
+
+    /// Probes in a throwaway netns named `meshlab-probe-<pid>`; nothing is created in the root netns.
+    public static func run() throws -> KernelProbe {
+        var findings: [Finding] = []
+        let root = geteuid() == 0
+        findings.append(Finding(feature: "root", available: root,
+                                detail: root ? "running as root" : "MeshLab creates network namespaces: run it as root (sudo)"))
+        guard root else { return KernelProbe(findings: findings) }
+        findings.append(contentsOf: try DedicatedThread.run { try probeInScratchNetns() })
+        for tool in ["iptables-restore", "iptables-save", "ip"] {
+            let path = which(tool)
+            findings.append(Finding(feature: tool, available: path != nil,
+                                    detail: path ?? "not found: install it with `apt-get install \(tool == "ip" ? "iproute2" : "iptables")`"))
+        }
+        return KernelProbe(findings: findings)
+    }
+
+    private static func probeInScratchNetns() throws -> [Finding] {
+        let scratch = "meshlab-probe-\(getpid())"
+        var findings: [Finding] = []
+        try NetworkNamespace.create(scratch) {
+            let socket = try RouteSocket()
+            let selfFD = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+            defer { close(selfFD) }
+            findings.append(attempt("netns+veth", "network namespaces and veth pairs") {
+                try socket.createVeth("probe0", peer: "probe1", peerNetnsFD: selfFD)
+            })
+            findings.append(attempt("geneve", "kernel Geneve devices; without them MeshLab runs a userspace Geneve endpoint on TAP + UDP 6081") {
+                try socket.createGeneve("probegnv", vni: 1000, remote: "192.0.2.1")
+            })
+            findings.append(attempt("tap", "TUN/TAP devices (/dev/net/tun)") {
+                let fd = meshlab_tap_open("probetap", 0)
+                guard fd >= 0 else { throw NetnsError.errno("open TAP", -fd) }
+                close(fd)
+            })
+        }
+        try NetworkNamespace.delete(scratch)
+        return findings
+    }
+
+    private static func attempt(_ feature: String, _ what: String, _ body: () throws -> Void) -> Finding {
+        do {
+            try body()
+            return Finding(feature: feature, available: true, detail: what)
+        } catch {
+            return Finding(feature: feature, available: false, detail: "\(what): \(error)")
+        }
+    }
+
+    public static func which(_ tool: String) -> String? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin") + ":/usr/sbin:/sbin"
+        return paths.split(separator: ":").map { "\($0)/\(tool)" }.first { access($0, X_OK) == 0 }
+    }
+}

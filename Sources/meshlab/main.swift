@@ -1,0 +1,3 @@
+import MeshLabCLI
+
+MeshLabCommand.main()
