@@ -32,4 +32,8 @@ int meshlab_tap_open(const char *name, int persist) {
     return fd;
 }
 
+int meshlab_spawn_closefrom(void *file_actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)file_actions, lowest);
+}
+
 int meshlab_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }

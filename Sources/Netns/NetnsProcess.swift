@@ -46,6 +46,9 @@ public enum NetnsProcess {
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_adddup2(&actions, readyFD, 3)
+        // Without this, fds of whoever ran `meshlab up` (a test's pipes, a supervisor's sockets)
+        // would stay open for as long as the lab runs.
+        meshlab_spawn_closefrom(&actions, 4)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

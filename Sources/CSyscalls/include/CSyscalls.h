@@ -11,6 +11,8 @@ int meshlab_unshare_net(void);
 pid_t meshlab_gettid(void);
 /// Create or attach a persistent TAP device named `name` in the caller's netns. Returns an fd or -errno.
 int meshlab_tap_open(const char *name, int persist);
+/// Close every fd >= `lowest` in the spawned child, so lab processes inherit nothing by accident.
+int meshlab_spawn_closefrom(void *file_actions, int lowest);
 /// posix_spawn flag that makes the child a session leader (glibc extension).
 int meshlab_spawn_setsid_flag(void);
 

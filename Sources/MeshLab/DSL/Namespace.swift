@@ -30,4 +30,14 @@ public enum DataplaneMode: String, Codable, Hashable, Sendable, CaseIterable {
     case ambient
     case sidecar
     case none
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let mode = DataplaneMode(rawValue: text) else {
+            let known = Self.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath, debugDescription: "unknown data-plane mode '\(text)': use one of \(known)"))
+        }
+        self = mode
+    }
 }

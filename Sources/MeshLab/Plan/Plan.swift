@@ -26,6 +26,11 @@ public struct NetnsSetup: Codable, Hashable, Sendable {
 public struct Sysctl: Codable, Hashable, Sendable {
     public var key: String
     public var value: String
+
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// Operations to run from inside one netns, in order.
@@ -51,4 +56,10 @@ public struct ProcessSpec: Codable, Hashable, Sendable {
     public var name: String
     public var netns: String
     public var arguments: [String]
+
+    public init(name: String, netns: String, arguments: [String]) {
+        self.name = name
+        self.netns = netns
+        self.arguments = arguments
+    }
 }

@@ -54,7 +54,7 @@ extension Plan {
             guard case .echo(let ports) = pod.app else { return nil }
             return ProcessSpec(
                 name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
-                arguments: ["echo", "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
+                arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
         }
     }
 }

@@ -14,6 +14,8 @@ public let meshReservedPorts: [Int: String] = [
 private struct Validator {
     let lab: LabSpec
     var errors: [LabError] = []
+    /// Capacity checks need a usable pod block size; a bad one is reported once, by itself.
+    var podBlocksValid = false
 
     mutating func fail(_ at: SourceLocation?, _ message: String, hint: String? = nil) {
         errors.append(LabError(at: at, message, hint: hint))
@@ -56,7 +58,10 @@ private struct Validator {
             }
             parsed.append((key, cidr))
         }
-        if let pods = CIDR(settings.podCIDR), !(pods.prefix...30).contains(settings.nodePodPrefix) {
+        if let pods = CIDR(settings.podCIDR) {
+            podBlocksValid = (pods.prefix...30).contains(settings.nodePodPrefix)
+        }
+        if let pods = CIDR(settings.podCIDR), !podBlocksValid {
             fail(lab.at, "nodePodPrefix /\(settings.nodePodPrefix) does not fit in podCIDR \(pods)",
                  hint: "use a prefix between /\(pods.prefix) and /30")
         }
@@ -80,8 +85,8 @@ private struct Validator {
         if let underlay = CIDR(lab.settings.underlayCIDR), UInt64(lab.nodes.count) + 2 > underlay.size {
             fail(lab.at, "underlayCIDR \(underlay) has no room for \(lab.nodes.count) nodes", hint: "use a larger underlayCIDR")
         }
-        if let pods = CIDR(lab.settings.podCIDR), pods.subnet(lab.nodes.count - 1, length: lab.settings.nodePodPrefix) == nil,
-           !lab.nodes.isEmpty {
+        if podBlocksValid, !lab.nodes.isEmpty, let pods = CIDR(lab.settings.podCIDR),
+           pods.subnet(lab.nodes.count - 1, length: lab.settings.nodePodPrefix) == nil {
             fail(lab.at, "podCIDR \(pods) has no room for \(lab.nodes.count) node blocks of /\(lab.settings.nodePodPrefix)",
                  hint: "use a larger podCIDR or a longer nodePodPrefix")
         }
@@ -96,7 +101,7 @@ private struct Validator {
             podsPerNode[node, default: 0] += 1
         }
         let capacity = (1 << (32 - lab.settings.nodePodPrefix)) - 3
-        for (node, count) in podsPerNode.sorted(by: { $0.key < $1.key }) where count > capacity && nodeNames.contains(node) {
+        for (node, count) in podsPerNode.sorted(by: { $0.key < $1.key }) where podBlocksValid && count > capacity && nodeNames.contains(node) {
             fail(lab.at, "node '\(node)' has \(count) pods but its /\(lab.settings.nodePodPrefix) pod block holds \(capacity)",
                  hint: "use a shorter nodePodPrefix (e.g. nodePodPrefix: 22) or spread pods over more nodes")
         }
@@ -181,7 +186,7 @@ private struct Validator {
     mutating func checkNetnsNamesAreDistinct() {
         var owners: [String: String] = [Naming.underlaySuffix: "the lab underlay"]
         func claim(_ suffix: String, _ owner: String, at: SourceLocation) {
-            if let other = owners[suffix] {
+            if let other = owners[suffix], other != owner {  // the same name twice is reported as a duplicate
                 fail(at, "\(owner) and \(other) would share the network namespace '\(lab.name)-\(suffix)'",
                      hint: "rename one of them")
             } else {

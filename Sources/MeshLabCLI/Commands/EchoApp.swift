@@ -8,6 +8,9 @@ struct EchoApp: ParsableCommand {
         commandName: "echo",
         abstract: "The bundled echo server (started by `up` inside echo pods).")
 
+    @Option(help: "The lab it belongs to (shown by `ps`).")
+    var lab: String
+
     @Option(help: "namespace/pod this server runs as.")
     var pod: String
 
@@ -21,7 +24,7 @@ struct EchoApp: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channels = try EchoServer(pod: pod, node: node, ports: ports).start(group: group)
         NetnsProcess.signalReady()
-        print("echo \(pod) on \(node) serving \(ports.map(String.init).joined(separator: ","))")
+        print("echo \(lab) \(pod) on \(node) serving \(ports.map(String.init).joined(separator: ","))")
         try channels[0].closeFuture.wait()
     }
 }

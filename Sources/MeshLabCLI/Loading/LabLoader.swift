@@ -3,20 +3,23 @@ import Labs
 import MeshLab
 
 /// Finds the lab a command names: a built-in lab's name, a file in the package's labs/, or any
-/// other lab file (compiled on the fly against the MeshLab library).
+/// other lab file (compiled on the fly against the MeshLab library), or a LabSpec JSON document.
 struct LabLoader {
     var progress: (String) -> Void = { _ in }
 
     func load(_ argument: String?) throws -> (spec: LabSpec, source: String) {
         let name = argument ?? LabCatalog.defaultLab
         if let builtIn = LabCatalog.lab(named: name) { return (builtIn, name) }
-        guard name.hasSuffix(".swift") || name.contains("/") else {
+        guard name.hasSuffix(".swift") || name.hasSuffix(".json") || name.contains("/") else {
             throw CLIError("no built-in lab named '\(name)'",
                            hint: "built-in labs: \(LabCatalog.all.map(\.name).joined(separator: ", ")); or give a path to a lab file")
         }
         let path = URL(fileURLWithPath: name).standardizedFileURL.resolvingSymlinksInPath().path
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("lab file \(name) does not exist", hint: "check the path")
+        }
+        if path.hasSuffix(".json") {
+            return (try LabSpec.decode(try Data(contentsOf: URL(fileURLWithPath: path)), file: path), path)
         }
         if let builtIn = LabCatalog.all.first(where: { Self.samePath($0.at.file, path) }), !Self.isNewerThanBinary(path) {
             return (builtIn, builtIn.name)

@@ -1,0 +1,118 @@
+import Dataplane
+import Foundation
+import XCTest
+
+/// Runs the built `meshlab` binary as a user would, and reads the machine the way a residue check must.
+enum Harness {
+    /// End-to-end tests need root. Skipping is allowed only off CI, and is said loudly.
+    static func requireRoot() throws {
+        guard geteuid() != 0 else { return }
+        if ProcessInfo.processInfo.environment["CI"] != nil {
+            XCTFail("end-to-end tests must run as root in CI (they build real network namespaces)")
+            throw XCTSkip("not root in CI")
+        }
+        let warning = "\n*** SKIPPING END-TO-END TESTS: not root. They build real network namespaces; run `sudo swift test`. ***\n"
+        FileHandle.standardError.write(Data(warning.utf8))
+        throw XCTSkip("end-to-end tests need root")
+    }
+
+    /// `meshlab` next to the test bundle in the build directory.
+    static let binary: String = {
+        let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: testBinary).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("meshlab").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return "meshlab"
+    }()
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    static func meshlab(_ arguments: String..., expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Output {
+        try meshlab(arguments, expect: status, file: file, line: line)
+    }
+
+    @discardableResult
+    static func meshlab(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Output {
+        let output = try run(binary, arguments)
+        if let status, output.status != status {
+            XCTFail("meshlab \(arguments.joined(separator: " ")) exited \(output.status), expected \(status)\n\(output.stderr)\(output.stdout)",
+                    file: file, line: line)
+        }
+        return output
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes concurrently so neither fills up.
+        let errData = LockedData()
+        let reader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.done { usleep(1000) }
+        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Calls made from a pod with the bundled client, decoded.
+    static func calls(lab: String? = nil, from pod: String, _ target: String, _ extra: [String] = [], expect status: Int32? = 0,
+                      file: StaticString = #filePath, line: UInt = #line) throws -> [CallResult] {
+        let labOption = lab.map { ["--lab", $0] } ?? []
+        let output = try meshlab(["exec"] + labOption + [pod, "--", binary, "client", target] + extra, expect: status, file: file, line: line)
+        return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(CallResult.self, from: Data($0.utf8)) }
+    }
+
+    /// The root network namespace as `ip` and `iptables-save` show it, minus counters and timers.
+    static func rootNetworkSnapshot() throws -> String {
+        let commands: [[String]] = [
+            ["ip", "-br", "link"], ["ip", "-br", "addr"], ["ip", "route", "show", "table", "all"], ["ip", "rule"], ["ip", "netns", "list"],
+        ]
+        var parts = try commands.map { try run($0[0], Array($0.dropFirst())).stdout }
+        if let save = try? run("iptables-save", []), save.status == 0 {
+            parts.append(save.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }
+                .map { $0.replacingOccurrences(of: #"\[\d+:\d+\]"#, with: "", options: .regularExpression) }.joined(separator: "\n"))
+        }
+        return parts.joined(separator: "\n---\n")
+    }
+
+    /// Every trace a lab can leave: its netns, processes inside them, its state directory.
+    static func residue(of lab: String) throws -> [String] {
+        let netns = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns"))?.filter { $0.hasPrefix(lab + "-") } ?? []
+        let processes = try run("pgrep", ["-af", "meshlab echo --lab \(lab) "]).stdout.split(separator: "\n").map(String.init)
+        let state = FileManager.default.fileExists(atPath: "/run/meshlab/\(lab)") ? ["/run/meshlab/\(lab)"] : []
+        return netns.map { "netns \($0)" } + processes.map { "process \($0)" } + state
+    }
+
+    static func temporaryFile(_ name: String, _ contents: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-e2e-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent(name)
+        try contents.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+}
+
+private final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var finished = false
+    var value: Data {
+        get { lock.withLock { data } }
+        set { lock.withLock { data = newValue; finished = true } }
+    }
+    var done: Bool { lock.withLock { finished } }
+}

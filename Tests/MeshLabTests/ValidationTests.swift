@@ -1,0 +1,130 @@
+import MeshLab
+import XCTest
+
+final class ValidationTests: XCTestCase {
+    /// Asserts validation reports exactly one error containing `message`, at the given line.
+    private func assertOneError(_ lab: LabSpec, _ message: String, line: Int? = nil, file: StaticString = #filePath, testLine: UInt = #line) {
+        let errors = validate(lab)
+        XCTAssertEqual(errors.count, 1, "\(errors)", file: file, line: testLine)
+        guard let error = errors.first else { return }
+        XCTAssertTrue(error.message.contains(message), "\(error.message) does not contain \(message)", file: file, line: testLine)
+        XCTAssertNotNil(error.hint, file: file, line: testLine)
+        if let line { XCTAssertEqual(error.at?.line, line, file: file, line: testLine) }
+        XCTAssertThrowsError(try Topology(lab), file: file, line: testLine)
+    }
+
+    func testValidLabHasNoErrors() {
+        let lab = Lab("ok") {
+            Node("a"); Node("b")
+            Namespace("ns", mode: .ambient) {
+                Pod("c", app: .client)
+                Pod("s", app: .echo(ports: [8000]))
+                Service("s", ports: [.port(80, target: 8000)])
+            }
+        }
+        XCTAssertEqual(validate(lab), [])
+    }
+
+    func testDuplicateNode() {
+        let line = #line + 1
+        assertOneError(Lab("l") { Node("a"); Node("a") }, "node 'a' is declared twice", line: line)
+    }
+
+    func testDuplicateNamespace() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x"); Namespace("x") }, "namespace 'x' is declared twice")
+    }
+
+    func testDuplicatePod() {
+        let line = #line + 1
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p"); Pod("p") } }, "pod 'x/p' is declared twice", line: line)
+    }
+
+    func testPodOnUnknownNode() {
+        let line = #line + 4
+        let lab = Lab("l") {
+            Node("a")
+            Namespace("x") {
+                Pod("p", node: "b")
+            }
+        }
+        assertOneError(lab, "runs on unknown node 'b'", line: line)
+        XCTAssertEqual(validate(lab).first?.hint, "declare Node(\"b\") or use one of: a")
+    }
+
+    func testServiceThatSelectsNothing() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p"); Service("s", ports: [.port(80)]) } },
+                       "service 'x/s' selects no pod (selector app=s)")
+    }
+
+    func testServiceTargetPortNobodyServes() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("s", app: .echo(ports: [8000])); Service("s", ports: [.port(80)]) } },
+                       "listens on target port 80")
+    }
+
+    func testServiceWithoutPorts() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("s"); Service("s", ports: []) } }, "has no ports")
+    }
+
+    func testMeshReservedPort() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p", app: .echo(ports: [15008])) } }, "port 15008 is the mesh's HBONE port")
+    }
+
+    func testInvalidAndRepeatedPorts() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p", app: .echo(ports: [70000])) } }, "port 70000 is not a TCP port")
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p", app: .echo(ports: [80, 80])) } }, "lists port 80 twice")
+    }
+
+    func testOverlappingCIDRs() {
+        let settings = LabSettings(podCIDR: "10.0.0.0/8", serviceCIDR: "10.96.0.0/16")
+        assertOneError(Lab("l", settings: settings) { Node("a") }, "serviceCIDR 10.96.0.0/16 overlaps podCIDR 10.0.0.0/8")
+    }
+
+    func testMalformedCIDR() {
+        assertOneError(Lab("l", settings: LabSettings(underlayCIDR: "172.30.0.0")) { Node("a") }, "underlayCIDR '172.30.0.0' is not an IPv4 CIDR")
+    }
+
+    func testNodePodPrefixOutsidePodCIDR() {
+        assertOneError(Lab("l", settings: LabSettings(nodePodPrefix: 8)) { Node("a") }, "nodePodPrefix /8 does not fit")
+    }
+
+    func testTooManyPodsForANodeBlock() {
+        let lab = Lab("l", settings: LabSettings(nodePodPrefix: 28)) {
+            Node("a")
+            Namespace("x") { for index in 0..<14 { Pod("p\(index)") } }
+        }
+        assertOneError(lab, "node 'a' has 14 pods but its /28 pod block holds 13")
+    }
+
+    func testNoNodes() {
+        assertOneError(Lab("l") {}, "lab 'l' has no nodes")
+    }
+
+    func testNamesMustBeDNSLabels() {
+        assertOneError(Lab("Bad_Lab") { Node("a") }, "lab name 'Bad_Lab' is not a DNS label")
+        assertOneError(Lab("l") { Node("-a") }, "node name '-a' is not a DNS label")
+        assertOneError(Lab("l") { Node("a"); Namespace("x") { Pod("p", serviceAccount: "S A") } }, "service account name 'S A'")
+    }
+
+    func testNetnsNameCollision() {
+        assertOneError(Lab("l") { Node("x-p"); Namespace("x") { Pod("p", node: "x-p") } },
+                       "pod 'x/p' and node 'x-p' would share the network namespace 'l-x-p'")
+    }
+
+    func testWrongDocumentVersion() {
+        var lab = Lab("l") { Node("a") }
+        lab.apiVersion = "meshlab.dev/v0"
+        assertOneError(lab, "lab document version 'meshlab.dev/v0'")
+    }
+
+    func testAllErrorsAreReportedAtOnce() {
+        let lab = Lab("l") {
+            Node("a"); Node("a")
+            Namespace("x") { Pod("p", node: "zz"); Pod("q", app: .echo(ports: [15001])) }
+        }
+        XCTAssertEqual(validate(lab).count, 3)
+        XCTAssertThrowsError(try Topology(lab)) { error in
+            XCTAssertEqual((error as? LabErrors)?.errors.count, 3)
+            XCTAssertTrue("\(error)".contains("error: node 'a' is declared twice"))
+        }
+    }
+}
