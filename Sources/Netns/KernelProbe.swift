@@ -51,6 +51,18 @@ public struct KernelProbe: Sendable {
                 guard fd >= 0 else { throw NetnsError.errno("open TAP", -fd) }
                 close(fd)
             })
+            findings.append(attempt("iptables", "iptables with REDIRECT, TPROXY, CONNMARK, mark and conntrack matches (redirection rules)") {
+                let check = try NetnsCommand.runHere("iptables-restore", ["--test"], input: Self.redirectionFeatureRules)
+                guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            })
+            findings.append(attempt("tc-clsact", "tc clsact qdiscs (eBPF redirection attaches there)") {
+                let check = try NetnsCommand.runHere("tc", ["qdisc", "add", "dev", "probe0", "clsact"])
+                guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            })
+            findings.append(attempt("conntrack", "connection tracking readable over netlink (conntrack -L)") {
+                let check = try NetnsCommand.runHere("conntrack", ["-L"])
+                guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            })
         }
         try NetworkNamespace.delete(scratch)
         return findings
@@ -64,6 +76,19 @@ public struct KernelProbe: Sendable {
             return Finding(feature: feature, available: false, detail: "\(what): \(error)")
         }
     }
+
+    /// One rule of each kind the redirection modes use, checked without being committed.
+    static let redirectionFeatureRules = """
+        *mangle
+        -A PREROUTING -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff
+        -A PREROUTING -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A PREROUTING -p tcp -j TPROXY --on-port 15001 --on-ip 127.0.0.1 --tproxy-mark 0x111/0xfff
+        COMMIT
+        *nat
+        -A OUTPUT -p tcp ! -d 127.0.0.1/32 -j REDIRECT --to-ports 15001
+        COMMIT
+
+        """
 
     public static func which(_ tool: String) -> String? {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin") + ":/usr/sbin:/sbin"
