@@ -7,7 +7,7 @@ public struct NetnsError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
 
     /// `what` failed with the current errno.
-    static func errno(_ what: String, _ code: Int32 = Glibc.errno) -> NetnsError {
+    public static func errno(_ what: String, _ code: Int32 = Glibc.errno) -> NetnsError {
         NetnsError("\(what): \(String(cString: strerror(code)))")
     }
 

@@ -90,9 +90,9 @@ final class ValidationTests: XCTestCase {
     func testTooManyPodsForANodeBlock() {
         let lab = Lab("l", settings: LabSettings(nodePodPrefix: 28)) {
             Node("a")
-            Namespace("x") { for index in 0..<14 { Pod("p\(index)") } }
+            Namespace("x") { for index in 0..<13 { Pod("p\(index)") } }
         }
-        assertOneError(lab, "node 'a' has 14 pods but its /28 pod block holds 13")
+        assertOneError(lab, "node 'a' has 13 pods but its /28 pod block holds 12")
     }
 
     func testNoNodes() {

@@ -30,6 +30,14 @@ final class EchoHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// The client finished sending: like any HTTP server, close once it has been answered.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, request == nil {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         var reply = identity.reply(protocol: `protocol`, channel: context.channel)
         reply.method = head.method.rawValue

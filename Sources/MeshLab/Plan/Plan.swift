@@ -11,8 +11,12 @@ public struct Plan: Codable, Hashable, Sendable {
     public var links: [NetnsOps]
     /// Phase 3: addresses and routes, once every link exists.
     public var addressing: [NetnsOps]
-    /// Phase 4: the bundled processes (apps, and later the mesh's own proxies).
+    /// Phase 4: traffic redirection inside ambient pods (rules and policy routing), per pod netns.
+    public var redirection: [Redirection]
+    /// Phase 5: the bundled processes: apps, and one ztunnel per node.
     public var processes: [ProcessSpec]
+    /// Phase 6: the mesh config pushed to each ztunnel (by node), once all are running.
+    public var ztunnelNodes: [String]
 
     /// Every netns the lab owns, in creation order.
     public var netnsNames: [String] { namespaces.map(\.name) }
@@ -48,6 +52,24 @@ public enum NetOp: Codable, Hashable, Sendable {
     case address(device: String, cidr: String)
     /// A route to `destination` (nil = default) via `gateway`, or on-link through `device` when gateway is nil.
     case route(destination: String?, gateway: String?, device: String)
+}
+
+/// Redirection to set up in one pod's netns.
+public struct Redirection: Codable, Hashable, Sendable {
+    public enum Mode: String, Codable, Hashable, Sendable {
+        /// Istio's in-pod mode: rules in the pod netns, ztunnel listening inside it.
+        case inpod
+    }
+
+    public var netns: String
+    public var mode: Mode
+    public var pod: String
+
+    public init(netns: String, mode: Mode, pod: String) {
+        self.netns = netns
+        self.mode = mode
+        self.pod = pod
+    }
 }
 
 /// A long-lived process started inside a netns. `arguments` follow the `meshlab` binary.

@@ -14,6 +14,7 @@ extension Plan {
         namespaces = [NetnsSetup(name: topology.underlay.netns, sysctls: [])]
             + topology.nodes.map { NetnsSetup(name: $0.netns, sysctls: routerSysctls) }
             + topology.pods.map { NetnsSetup(name: $0.netns, sysctls: []) }
+            + topology.ztunnels.map { NetnsSetup(name: $0.netns, sysctls: []) }
 
         // The underlay netns owns the bridge and one veth per node, whose other end is the node's eth0.
         let underlayBridge = topology.underlay.bridge
@@ -24,6 +25,8 @@ extension Plan {
         links += topology.nodes.map { node in
             NetnsOps(netns: node.netns, ops: topology.pods.filter { $0.node == node.name }.map {
                 .veth(name: $0.hostVeth, alias: "\(marker):\($0.id)", peer: Naming.podInterface, peerNetns: $0.netns, master: nil)
+            } + topology.ztunnels.filter { $0.node == node.name }.map {
+                .veth(name: $0.hostVeth, alias: "\(marker):ztunnel", peer: Naming.podInterface, peerNetns: $0.netns, master: nil)
             })
         }
 
@@ -31,30 +34,38 @@ extension Plan {
         // other nodes' pod blocks go via their underlay address.
         addressing = topology.nodes.map { node in
             var ops: [NetOp] = [.up(device: Naming.nodeUplink), .address(device: Naming.nodeUplink, cidr: "\(node.underlayIP)/\(topology.underlay.cidr.prefix)")]
-            for pod in topology.pods where pod.node == node.name {
-                ops.append(.address(device: pod.hostVeth, cidr: "\(node.gateway)/32"))
-                ops.append(.route(destination: "\(pod.ip)/32", gateway: nil, device: pod.hostVeth))
+            let local = topology.pods.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
+                + topology.ztunnels.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
+            for (veth, ip) in local {
+                ops.append(.address(device: veth, cidr: "\(node.gateway)/32"))
+                ops.append(.route(destination: "\(ip)/32", gateway: nil, device: veth))
             }
             for other in topology.nodes where other.name != node.name {
                 ops.append(.route(destination: other.podCIDR.description, gateway: other.underlayIP.description, device: Naming.nodeUplink))
             }
             return NetnsOps(netns: node.netns, ops: ops)
         }
-        addressing += topology.pods.map { pod in
-            let gateway = topology.node(named: pod.node)!.gateway
-            return NetnsOps(netns: pod.netns, ops: [
+        let podEnds = topology.pods.map { ($0.netns, $0.node, $0.ip) } + topology.ztunnels.map { ($0.netns, $0.node, $0.ip) }
+        addressing += podEnds.map { netns, node, ip in
+            let gateway = topology.node(named: node)!.gateway
+            return NetnsOps(netns: netns, ops: [
                 .up(device: Naming.podInterface),
-                .address(device: Naming.podInterface, cidr: "\(pod.ip)/32"),
+                .address(device: Naming.podInterface, cidr: "\(ip)/32"),
                 .route(destination: "\(gateway)/32", gateway: nil, device: Naming.podInterface),
                 .route(destination: nil, gateway: gateway.description, device: Naming.podInterface),
             ])
         }
+
+        redirection = topology.pods.filter { $0.mode == .ambient }.map { Redirection(netns: $0.netns, mode: .inpod, pod: $0.id) }
 
         processes = topology.pods.compactMap { pod in
             guard case .echo(let ports) = pod.app else { return nil }
             return ProcessSpec(
                 name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
                 arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
+        } + topology.ztunnels.map {
+            ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns, arguments: ["ztunnel", "--lab", lab, "--node", $0.node])
         }
+        ztunnelNodes = topology.ztunnels.map(\.node)
     }
 }

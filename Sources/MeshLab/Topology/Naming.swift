@@ -15,6 +15,9 @@ public enum Naming {
     public static func nodeNetns(lab: String, node: String) -> String { netns(lab: lab, node) }
     public static func podNetns(lab: String, namespace: String, pod: String) -> String { netns(lab: lab, "\(namespace)-\(pod)") }
 
+    public static func ztunnelNetns(lab: String, node: String) -> String { netns(lab: lab, "ztunnel-\(node)") }
+    public static func ztunnelVeth(nodeIndex: Int) -> String { "ztunnel\(nodeIndex)" }
+
     /// The underlay bridge, in the underlay netns.
     public static let underlayBridge = "br0"
     /// A node's link to the underlay, inside the node netns; its peer on the bridge is `node<i>`.

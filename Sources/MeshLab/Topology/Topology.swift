@@ -6,6 +6,18 @@ public struct Topology: Codable, Hashable, Sendable {
     public var nodes: [NodeInfo]
     public var pods: [PodInfo]
     public var services: [ServiceInfo]
+    /// One ztunnel per node, when any namespace is ambient: a pod of its own (istio-system's DaemonSet).
+    public var ztunnels: [ZTunnelInfo]
+
+    /// Whether the lab runs a mesh data plane at all.
+    public var hasAmbient: Bool { pods.contains { $0.mode == .ambient } }
+
+    public struct ZTunnelInfo: Codable, Hashable, Sendable {
+        public var node: String
+        public var ip: IPv4
+        public var netns: String
+        public var hostVeth: String
+    }
 
     public struct Underlay: Codable, Hashable, Sendable {
         public var netns: String
@@ -103,6 +115,13 @@ public struct Topology: Codable, Hashable, Sendable {
             }
         }
         self.services = services
+
+        let meshed = spec.namespaces.contains { $0.mode == .ambient }
+        ztunnels = meshed ? nodes.map { node in
+            // The block's last usable address, so app pods keep their addresses with or without a mesh.
+            ZTunnelInfo(node: node.name, ip: node.podCIDR.host(Int(node.podCIDR.size) - 2),
+                        netns: Naming.ztunnelNetns(lab: spec.name, node: node.name), hostVeth: Naming.ztunnelVeth(nodeIndex: node.index))
+        } : []
     }
 
     public func node(named name: String) -> NodeInfo? { nodes.first { $0.name == name } }

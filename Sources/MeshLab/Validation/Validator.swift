@@ -100,7 +100,8 @@ private struct Validator {
             let node = pod.node ?? (lab.nodes.isEmpty ? "" : lab.nodes[index % lab.nodes.count].name)
             podsPerNode[node, default: 0] += 1
         }
-        let capacity = (1 << (32 - lab.settings.nodePodPrefix)) - 3
+        // Network, gateway, ztunnel and broadcast addresses are not for pods.
+        let capacity = (1 << (32 - lab.settings.nodePodPrefix)) - 4
         for (node, count) in podsPerNode.sorted(by: { $0.key < $1.key }) where podBlocksValid && count > capacity && nodeNames.contains(node) {
             fail(lab.at, "node '\(node)' has \(count) pods but its /\(lab.settings.nodePodPrefix) pod block holds \(capacity)",
                  hint: "use a shorter nodePodPrefix (e.g. nodePodPrefix: 22) or spread pods over more nodes")
@@ -193,7 +194,10 @@ private struct Validator {
                 owners[suffix] = owner
             }
         }
-        for node in lab.nodes { claim(node.name, "node '\(node.name)'", at: node.at) }
+        for node in lab.nodes {
+            claim(node.name, "node '\(node.name)'", at: node.at)
+            claim("ztunnel-\(node.name)", "the ztunnel of node '\(node.name)'", at: node.at)
+        }
         for namespace in lab.namespaces {
             for pod in namespace.pods { claim("\(namespace.name)-\(pod.name)", "pod '\(namespace.name)/\(pod.name)'", at: pod.at) }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Dataplane
 import MeshLab
 
 /// What a lab's state directory (/run/meshlab/<lab>/) records, written before the first kernel
@@ -30,7 +31,7 @@ struct LabState: Codable {
 
 /// /run/meshlab/<lab>/: spec, topology, plan, state and logs of one lab.
 struct StateDirectory {
-    static let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["MESHLAB_STATE_DIR"] ?? "/run/meshlab")
+    static let root = URL(fileURLWithPath: LabPaths.root)
 
     let lab: String
     var url: URL { Self.root.appendingPathComponent(lab) }

@@ -36,8 +36,16 @@ struct Orchestrator {
             try PlanExecutor.createLinks(plan)
             progress("assigning addresses and routes")
             try PlanExecutor.assignAddresses(plan)
+            if !plan.redirection.isEmpty { progress("redirecting \(plan.redirection.count) ambient pods to ztunnel (in-pod)") }
+            try PlanExecutor.redirect(plan)
             if !plan.processes.isEmpty { progress("starting \(plan.processes.count) processes") }
             state.processes = try startProcesses(plan.processes, directory: directory)
+            if !plan.ztunnelNodes.isEmpty {
+                progress("issuing identities and pushing mesh config to \(plan.ztunnelNodes.count) ztunnels")
+                let controlPlane = ControlPlane(directory: directory)
+                let authority = try controlPlane.createAuthority(trustDomain: topology.settings.trustDomain)
+                try controlPlane.push(MeshConfigCompiler.compile(topology, version: 1), to: plan.ztunnelNodes, authority: authority)
+            }
             state.phase = .running
             try directory.save(state)
         } catch {
@@ -84,7 +92,8 @@ struct Orchestrator {
 
     private func preflight(_ plan: Plan) throws {
         let probe = try KernelProbe.run()
-        let missing = probe.findings.filter { ["root", "netns+veth"].contains($0.feature) && !$0.available }
+        let required = ["root", "netns+veth"] + (plan.redirection.isEmpty ? [] : ["iptables", "iptables-restore"])
+        let missing = probe.findings.filter { required.contains($0.feature) && !$0.available }
         guard missing.isEmpty else {
             throw CLIError(missing.map { "\($0.feature): \($0.detail)" }.joined(separator: "\n"),
                            hint: "`meshlab doctor` shows what this machine can do")

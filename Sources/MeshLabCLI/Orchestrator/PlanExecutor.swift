@@ -1,3 +1,4 @@
+import Dataplane
 import Glibc
 import MeshLab
 import Netns
@@ -21,6 +22,23 @@ enum PlanExecutor {
 
     static func assignAddresses(_ plan: Plan) throws {
         _ = try DedicatedThread.parallel(plan.addressing) { try run($0) }
+    }
+
+    /// In-pod redirection: one iptables-restore batch per ambient pod, plus the policy routing that
+    /// hands replies to ztunnel's original-source sockets.
+    static func redirect(_ plan: Plan) throws {
+        _ = try DedicatedThread.parallel(plan.redirection) { step in
+            try NetworkNamespace.within(step.netns) {
+                let restore = try NetnsCommand.runHere("iptables-restore", ["--noflush"], input: InPodRedirection.rules)
+                guard restore.status == 0 else {
+                    throw NetnsError("iptables-restore in \(step.netns) failed: \(restore.output)")
+                }
+                let socket = try RouteSocket()
+                try socket.addRule(priority: InPodRedirection.rulePriority, fwmark: InPodRedirection.routingMark,
+                                   mask: InPodRedirection.routingMask, table: InPodRedirection.routingTable)
+                try socket.addRoute(nil, device: "lo", table: InPodRedirection.routingTable, local: true)
+            }
+        }
     }
 
     /// Runs one netns's operations from a thread inside it.

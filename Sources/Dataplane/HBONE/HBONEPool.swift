@@ -1,0 +1,139 @@
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+
+/// One pooled HBONE connection (mTLS + HTTP/2) and how many tunnels it carries.
+final class PooledConnection {
+    let ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+    var streams = 0
+    var closed = false
+
+    init(ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>) { self.ready = ready }
+}
+
+extension ZTunnel {
+    /// At most this many tunnels share one HBONE connection; then another is opened.
+    static let maxStreamsPerConnection = 100
+
+    /// Opens an HBONE tunnel from `source`'s netns to `target`'s ztunnel (its pod IP, port 15008),
+    /// reusing a pooled connection keyed by (source identity, destination identity, destination, source IP).
+    func openTunnel(from source: Workload, to target: Workload, authority: String, downstream: Channel, id: String)
+        -> EventLoopFuture<Channel>
+    {
+        let sourceIdentity = identity(of: source)
+        let targetIdentity = identity(of: target)
+        let key = "\(sourceIdentity.uri)|\(targetIdentity.uri)|\(target.address):15008|\(source.address)"
+        let entry: PooledConnection
+        if let reusable = hbonePool[key, default: []].first(where: { !$0.closed && $0.streams < Self.maxStreamsPerConnection }) {
+            entry = reusable
+        } else {
+            let ready = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+            entry = PooledConnection(ready: ready.futureResult)
+            hbonePool[key, default: []].append(entry)
+            connectHBONE(from: source, sourceIdentity, to: target, targetIdentity) { [weak self] in
+                entry.closed = true
+                self?.hbonePool[key]?.removeAll { $0.closed }
+            }.cascade(to: ready)
+        }
+        entry.streams += 1
+        let status = eventLoop.makePromise(of: Int.self)
+        let request = connectHeaders(source: source, downstream: downstream, authority: authority, id: id)
+        return entry.ready.flatMap { multiplexer in
+            let stream = self.eventLoop.makePromise(of: Channel.self)
+            multiplexer.createStreamChannel(promise: stream) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HBONEStream(.client(request: request, status: status)))
+                }
+            }
+            return stream.futureResult
+        }.flatMap { stream in
+            stream.closeFuture.whenComplete { _ in entry.streams -= 1 }
+            return status.futureResult.flatMapThrowing { code in
+                guard code == 200 else { throw HBONEError.status(code) }
+                return stream
+            }
+        }.flatMapErrorThrowing { error in
+            entry.streams -= 1
+            status.fail(error)
+            throw error
+        }
+    }
+
+    /// The CONNECT request: authority, and the baggage / forwarded / traceparent headers ztunnel sends.
+    private func connectHeaders(source: Workload, downstream: Channel, authority: String, id: String) -> HPACKHeaders {
+        let peer = downstream.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? source.address
+        let baggage = "k8s.cluster.name=Kubernetes,k8s.namespace.name=\(source.namespace),k8s.pod.name=\(source.name)," +
+            "service.name=\(source.labels["app"] ?? source.name),service.version=\(source.labels["version"] ?? "latest")"
+        return [
+            ":method": "CONNECT", ":authority": authority,
+            "baggage": baggage, "forwarded": "for=\"\(peer)\"", "traceparent": Self.traceparent(id),
+        ]
+    }
+
+    /// W3C traceparent whose span id carries the outbound connection id, so hops can be joined.
+    static func traceparent(_ id: String) -> String {
+        let trace = (0..<32).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        return "00-\(trace)-\(String(format: "%016llx", hash))-00"
+    }
+
+    /// Connects, checks the peer's SPIFFE id, and sets up HTTP/2. `released` runs when the connection is gone.
+    private func connectHBONE(from source: Workload, _ sourceIdentity: SpiffeID, to target: Workload, _ targetIdentity: SpiffeID,
+                              released: @escaping () -> Void) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+    {
+        guard let tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(sourceIdentity)) }
+        let context: NIOSSLContext
+        do { context = try tls.clientContext(for: sourceIdentity) } catch { return eventLoop.makeFailedFuture(error) }
+        let verified = eventLoop.makePromise(of: SpiffeID.self)
+        let trustDomain = tls.trustDomain
+        let multiplexer = PodSockets.connect(netns: source.netns, host: target.address, port: 15008, timeout: connectTimeout,
+                                             pool: pool, eventLoop: eventLoop)
+            .flatMap { fd in
+                ClientBootstrap(group: self.eventLoop)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let pipeline = channel.pipeline.syncOperations
+                            try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                            try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [targetIdentity], verified: verified))
+                        }
+                    }
+                    .withConnectedSocket(fd)
+            }
+            .flatMap { channel in
+                channel.closeFuture.whenComplete { _ in released() }
+                return verified.futureResult.flatMapThrowing { _ in
+                    try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .client, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
+                    ) { $0.eventLoop.makeSucceededVoidFuture() }
+                }
+            }
+        multiplexer.whenFailure { _ in
+            verified.fail(ChannelError.ioOnClosedChannel)
+            released()
+        }
+        return multiplexer
+    }
+
+    /// HTTP/2 settings HBONE uses: 4 MiB stream window, 16 MiB connection window, 1 MiB frames.
+    static var http2Connection: NIOHTTP2Handler.ConnectionConfiguration {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: maxStreamsPerConnection),
+            HTTP2Setting(parameter: .initialWindowSize, value: 4 << 20),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 20),
+        ]
+        configuration.targetWindowSize = 16 << 20
+        return configuration
+    }
+
+    static var http2Stream: NIOHTTP2Handler.StreamConfiguration {
+        var configuration = NIOHTTP2Handler.StreamConfiguration()
+        configuration.targetWindowSize = 4 << 20
+        return configuration
+    }
+}

@@ -1,0 +1,100 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// One HBONE tunnel on an HTTP/2 stream: the CONNECT exchange, then DATA frames as a byte stream.
+/// Outbound bytes become DATA frames; inbound DATA becomes bytes; END_STREAM is a half-close.
+final class HBONEStream: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    enum Role {
+        /// Sends `request` when active and reports the answered status.
+        case client(request: HPACKHeaders, status: EventLoopPromise<Int>)
+        /// Hands the request to `accept`, whose status is sent back; 200 opens the tunnel.
+        case server(accept: (HPACKHeaders, Channel) -> EventLoopFuture<Int>)
+    }
+
+    private let role: Role
+    private var headersSeen = false
+    private var open = false
+    private var pending: [ByteBuffer] = []
+    private var peerFinished = false
+
+    init(_ role: Role) { self.role = role }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if case .client(let request, _) = role {
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: request))), promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let headers) where !headersSeen:
+            headersSeen = true
+            handleFirstHeaders(headers, context: context)
+        case .data(let frame):
+            if case .byteBuffer(let bytes) = frame.data, bytes.readableBytes > 0 {
+                open ? context.fireChannelRead(wrapInboundOut(bytes)) : pending.append(bytes)
+            }
+            if frame.endStream { finishInbound(context) }
+        default:
+            break
+        }
+    }
+
+    private func handleFirstHeaders(_ frame: HTTP2Frame.FramePayload.Headers, context: ChannelHandlerContext) {
+        switch role {
+        case .client(_, let status):
+            let code = frame.headers.first(name: ":status").flatMap(Int.init) ?? 0
+            status.succeed(code)
+            if code == 200 { open = true } else { context.close(promise: nil) }
+        case .server(let accept):
+            let channel = context.channel
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            accept(frame.headers, channel).whenComplete { result in
+                let (handler, context) = loopBound.value
+                let code = (try? result.get()) ?? 503
+                let response: HPACKHeaders = [":status": String(code)]
+                context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: response, endStream: code != 200))), promise: nil)
+                if code == 200 { handler.openTunnel(context) } else { context.close(promise: nil) }
+            }
+        }
+    }
+
+    /// Called once the tunnel is glued: releases DATA that arrived before.
+    func openTunnel(_ context: ChannelHandlerContext) {
+        open = true
+        for bytes in pending { context.fireChannelRead(wrapInboundOut(bytes)) }
+        pending = []
+        if peerFinished { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+    }
+
+    private func finishInbound(_ context: ChannelHandlerContext) {
+        peerFinished = true
+        if open { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = unwrapOutboundIn(data)
+        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(bytes)))), promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output {
+            let end = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))
+            context.writeAndFlush(wrapOutboundOut(end), promise: promise)
+        } else {
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .client(_, let status) = role { status.fail(ChannelError.eof) }
+        context.fireChannelInactive()
+    }
+}

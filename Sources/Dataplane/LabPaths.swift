@@ -1,0 +1,9 @@
+import Foundation
+
+/// Where a running lab keeps its files; shared by the orchestrator and the bundled processes.
+public enum LabPaths {
+    public static let root = ProcessInfo.processInfo.environment["MESHLAB_STATE_DIR"] ?? "/run/meshlab"
+
+    /// The unix socket a node's ztunnel takes config pushes on.
+    public static func ztunnelConfigSocket(lab: String, node: String) -> String { "\(root)/\(lab)/ztunnel-\(node).sock" }
+}

@@ -1,0 +1,87 @@
+/// What each ztunnel knows about the mesh: MeshLab's equivalent of Istio's WDS. Compiled from the
+/// lab, pushed to every ztunnel over its config socket, pushed again on every change.
+public struct MeshConfig: Codable, Hashable, Sendable {
+    public var version: Int
+    public var trustDomain: String
+    public var workloads: [Workload]
+    public var services: [MeshService]
+    public var policies: [AuthorizationPolicy]
+
+    public init(version: Int, trustDomain: String, workloads: [Workload], services: [MeshService], policies: [AuthorizationPolicy]) {
+        self.version = version
+        self.trustDomain = trustDomain
+        self.workloads = workloads
+        self.services = services
+        self.policies = policies
+    }
+
+    public func workload(at address: String) -> Workload? { workloads.first { $0.address == address } }
+    public func workload(uid: String) -> Workload? { workloads.first { $0.uid == uid } }
+    public func service(vip: String) -> MeshService? { services.first { $0.vips.contains(vip) } }
+}
+
+/// How traffic reaches a workload: through HBONE (it is in the ambient mesh) or as plain TCP.
+public enum TunnelProtocol: String, Codable, Hashable, Sendable {
+    case hbone = "HBONE"
+    case none = "NONE"
+}
+
+public struct Workload: Codable, Hashable, Sendable {
+    /// `namespace/name`.
+    public var uid: String
+    public var name: String
+    public var namespace: String
+    public var serviceAccount: String
+    public var node: String
+    public var address: String
+    public var tunnel: TunnelProtocol
+    /// The pod's network namespace (a name under /run/netns), where in-pod ztunnel listens.
+    public var netns: String
+    public var labels: [String: String]
+
+    public init(uid: String, name: String, namespace: String, serviceAccount: String, node: String, address: String,
+                tunnel: TunnelProtocol, netns: String, labels: [String: String]) {
+        self.uid = uid
+        self.name = name
+        self.namespace = namespace
+        self.serviceAccount = serviceAccount
+        self.node = node
+        self.address = address
+        self.tunnel = tunnel
+        self.netns = netns
+        self.labels = labels
+    }
+
+    public func identity(trustDomain: String) -> SpiffeID {
+        SpiffeID(trustDomain: trustDomain, namespace: namespace, serviceAccount: serviceAccount)
+    }
+}
+
+public struct MeshService: Codable, Hashable, Sendable {
+    public struct Port: Codable, Hashable, Sendable {
+        public var port: Int
+        public var targetPort: Int
+
+        public init(port: Int, targetPort: Int) {
+            self.port = port
+            self.targetPort = targetPort
+        }
+    }
+
+    public var name: String
+    public var namespace: String
+    public var hostname: String
+    public var vips: [String]
+    public var ports: [Port]
+    /// Workload uids behind the service.
+    public var endpoints: [String]
+
+    public init(name: String, namespace: String, hostname: String, vips: [String], ports: [Port], endpoints: [String]) {
+        self.name = name
+        self.namespace = namespace
+        self.hostname = hostname
+        self.vips = vips
+        self.ports = ports
+        self.endpoints = endpoints
+    }
+}

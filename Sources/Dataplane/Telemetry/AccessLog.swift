@@ -1,0 +1,62 @@
+import Foundation
+
+/// One JSON line per connection event, the evidence checks join hops with (by `id`).
+public struct ConnectionEvent: Codable, Hashable, Sendable {
+    public enum Kind: String, Codable, Sendable { case opened, policy, closed, refused, failed }
+
+    public var time: Date = Date()
+    public var event: Kind
+    /// `<node>-<n>`: unique per ztunnel; the outbound side sends it to the inbound side in `traceparent`.
+    public var id: String
+    public var direction: String
+    public var srcAddr: String?
+    public var srcWorkload: String?
+    public var srcNamespace: String?
+    public var srcIdentity: String?
+    public var dstAddr: String?
+    public var dstHboneAddr: String?
+    public var dstService: String?
+    public var dstWorkload: String?
+    public var dstIdentity: String?
+    public var policy: String?
+    public var allowed: Bool?
+    public var reason: String?
+    public var bytesSent: Int?
+    public var bytesRecv: Int?
+    public var durationMs: Double?
+    public var error: String?
+
+    public init(event: Kind, id: String, direction: String) {
+        self.event = event
+        self.id = id
+        self.direction = direction
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case time, event, id, direction, policy, allowed, reason, error
+        case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"
+        case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", dstService = "dst.service"
+        case dstWorkload = "dst.workload", dstIdentity = "dst.identity"
+        case bytesSent = "bytes_sent", bytesRecv = "bytes_recv", durationMs = "duration_ms"
+    }
+}
+
+/// Writes events to stdout (the process log) as JSON lines.
+public final class AccessLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    public init() {}
+
+    public func write(_ event: ConnectionEvent) {
+        guard let data = try? encoder.encode(event) else { return }
+        lock.withLock {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
+    }
+}

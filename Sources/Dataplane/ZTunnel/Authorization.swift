@@ -1,0 +1,106 @@
+/// What authorization sees of a connection. Plaintext (15006) connections carry no identity.
+public struct ConnectionFacts: Sendable {
+    public var sourceIdentity: SpiffeID?
+    public var sourceIP: String
+    public var destinationIP: String
+    public var destinationPort: Int
+    public var destination: Workload
+
+    public init(sourceIdentity: SpiffeID?, sourceIP: String, destinationIP: String, destinationPort: Int, destination: Workload) {
+        self.sourceIdentity = sourceIdentity
+        self.sourceIP = sourceIP
+        self.destinationIP = destinationIP
+        self.destinationPort = destinationPort
+        self.destination = destination
+    }
+}
+
+/// An authorization decision and why, in the words ztunnel logs.
+public struct Decision: Hashable, Sendable, Codable {
+    public var allowed: Bool
+    /// `ns/name` of the deciding policy, when one decided.
+    public var policy: String?
+    public var reason: String
+    /// Dry-run policies that would have matched (logged, never enforced).
+    public var dryRunMatches: [String] = []
+
+    static func allow(_ reason: String, policy: String? = nil) -> Decision { Decision(allowed: true, policy: policy, reason: reason) }
+    static func deny(_ reason: String, policy: String? = nil) -> Decision { Decision(allowed: false, policy: policy, reason: reason) }
+}
+
+/// Evaluates L4 authorization in the reference order: dry-run policies are only logged; any matching
+/// DENY denies; with no ALLOW policies the connection is allowed; a matching ALLOW allows; else denied.
+public func authorize(_ facts: ConnectionFacts, policies: [AuthorizationPolicy]) -> Decision {
+    let applicable = policies.filter { policy in
+        switch policy.scope {
+        case .global: true
+        case .namespace: policy.namespace == facts.destination.namespace
+        case .workloadSelector: policy.workloads.contains(facts.destination.uid)
+        }
+    }
+    let dryRun = applicable.filter { $0.dryRun && $0.matches(facts) }.map(\.key)
+    let enforced = applicable.filter { !$0.dryRun }
+    var decision: Decision
+    if let deny = enforced.first(where: { $0.action == .deny && $0.matches(facts) }) {
+        decision = .deny("explicitly denied by \(deny.key)", policy: deny.key)
+    } else {
+        let allows = enforced.filter { $0.action == .allow }
+        if allows.isEmpty {
+            decision = .allow("no allow policies")
+        } else if let allow = allows.first(where: { $0.matches(facts) }) {
+            decision = .allow("allowed by \(allow.key)", policy: allow.key)
+        } else {
+            decision = .deny("allow policies exist, but none allowed")
+        }
+    }
+    decision.dryRunMatches = dryRun
+    return decision
+}
+
+extension AuthorizationPolicy {
+    func matches(_ facts: ConnectionFacts) -> Bool {
+        rules.contains { rule in rule.clauses.allSatisfy { clause in clause.matches.contains { $0.matches(facts) } } }
+    }
+}
+
+extension AuthorizationPolicy.Match {
+    func matches(_ facts: ConnectionFacts) -> Bool {
+        let identity = facts.sourceIdentity
+        return Self.field(namespaces, notNamespaces, identity.map { id in { $0 == id.namespace } })
+            && Self.field(serviceAccounts, notServiceAccounts, identity.map { id in { $0 == id.serviceAccount } })
+            && Self.field(principals, notPrincipals, identity.map { id in { Self.principal($0, matches: id.principal) } })
+            && Self.field(sourceIPs, notSourceIPs, { Self.address(facts.sourceIP, in: $0) })
+            && Self.field(destinationIPs, notDestinationIPs, { Self.address(facts.destinationIP, in: $0) })
+            && Self.field(destinationPorts, notDestinationPorts, { $0 == facts.destinationPort })
+    }
+
+    /// One field: some positive value matches (when any are given) and no negative value does.
+    /// `test` is nil when the fact is unknown (no identity): positives then fail, negatives hold.
+    private static func field<Value>(_ positive: [Value], _ negative: [Value], _ test: ((Value) -> Bool)?) -> Bool {
+        guard let test else { return positive.isEmpty }
+        return (positive.isEmpty || positive.contains(where: test)) && !negative.contains(where: test)
+    }
+
+    static func principal(_ pattern: String, matches principal: String) -> Bool {
+        if pattern == "*" { return true }
+        if pattern.hasPrefix("*") { return principal.hasSuffix(pattern.dropFirst()) }
+        if pattern.hasSuffix("*") { return principal.hasPrefix(pattern.dropLast()) }
+        return pattern == principal
+    }
+
+    static func address(_ ip: String, in cidr: String) -> Bool {
+        guard let address = IPv4Number(ip) else { return false }
+        let parts = cidr.split(separator: "/")
+        guard let network = IPv4Number(String(parts[0])) else { return false }
+        let prefix = parts.count == 2 ? Int(parts[1]) ?? 32 : 32
+        let mask: UInt32 = prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix)
+        return address & mask == network & mask
+    }
+}
+
+/// Dotted-quad to number (the data plane does not import the lab language's IPv4 type).
+func IPv4Number(_ text: String) -> UInt32? {
+    let octets = text.split(separator: ".").compactMap { UInt8($0) }
+    guard octets.count == 4 else { return nil }
+    return octets.reduce(0) { $0 << 8 | UInt32($1) }
+}

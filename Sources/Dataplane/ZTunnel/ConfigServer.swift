@@ -1,0 +1,67 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// The ztunnel's end of config push: a unix socket taking one JSON line per request.
+/// `{"apply": ZTunnelUpdate}` answers `ack <version>` once applied; `{"dump": true}` answers the config dump.
+public enum ConfigServer {
+    public struct Request: Codable, Sendable {
+        public var apply: ZTunnelUpdate?
+        public var dump: Bool?
+
+        public init(apply: ZTunnelUpdate? = nil, dump: Bool? = nil) {
+            self.apply = apply
+            self.dump = dump
+        }
+    }
+
+    public static func start(path: String, ztunnel: ZTunnel, group: EventLoopGroup) throws -> Channel {
+        try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConfigRequestHandler(ztunnel: ztunnel))
+                }
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+    }
+}
+
+private final class ConfigRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let ztunnel: ZTunnel
+    private var buffer = ByteBuffer()
+
+    init(ztunnel: ZTunnel) { self.ztunnel = ztunnel }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return }
+        let line = buffer.readSlice(length: newline - buffer.readerIndex + 1)!
+        let channel = context.channel
+        let reply = { (text: String) in
+            channel.writeAndFlush(ByteBuffer(string: text + "\n")).whenComplete { _ in channel.close(promise: nil) }
+        }
+        guard let request = try? JSONDecoder().decode(ConfigServer.Request.self, from: Data(line.readableBytesView)) else {
+            reply("error: not a config request")
+            return
+        }
+        if let update = request.apply {
+            ztunnel.apply(update).whenComplete { result in
+                switch result {
+                case .success: reply("ack \(update.config.version)")
+                case .failure(let error): reply("error: \(error)")
+                }
+            }
+        } else {
+            ztunnel.dump().whenComplete { result in
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                let text = (try? result.get()).flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
+                reply(text ?? "error: no dump")
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+
+extension ZTunnel {
+    /// 15008 inside `workload`'s netns: mTLS with the workload's identity, client certificate
+    /// required, then HTTP/2 CONNECT streams, each a tunnel to the workload.
+    func serveHBONE(_ fd: CInt, at workload: Workload) -> EventLoopFuture<Channel> {
+        guard let tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(identity(of: workload))) }
+        let context: NIOSSLContext
+        do { context = try tls.serverContext(for: identity(of: workload)) } catch { return eventLoop.makeFailedFuture(error) }
+        let trustDomain = tls.trustDomain
+        return ServerBootstrap(group: eventLoop)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let verified = channel.eventLoop.makePromise(of: SpiffeID.self)
+                    verified.futureResult.whenFailure { _ in }  // a failed handshake just closes the connection
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(NIOSSLServerHandler(context: context))
+                    try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [], verified: verified))
+                    _ = try pipeline.configureHTTP2Pipeline(
+                        mode: .server, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(HBONEStream(.server(accept: { headers, stream in
+                                self.acceptHBONE(headers, stream: stream, connection: channel)
+                            })))
+                        }
+                    }
+                }
+            }
+            .withBoundSocket(fd)
+    }
+
+    /// Decides one CONNECT: 400 malformed or authority not this connection's address, 503 unknown
+    /// workload or failed upstream, 401 denied by policy; 200 once the upstream connection exists.
+    func acceptHBONE(_ headers: HPACKHeaders, stream: Channel, connection: Channel) -> EventLoopFuture<Int> {
+        let id = nextID()
+        var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
+        let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
+        let sourceIP = connection.remoteAddress?.ipAddress ?? "?"
+        event.srcAddr = headers.first(name: "forwarded").flatMap(Self.forwardedFor) ?? "\(sourceIP):\(connection.remoteAddress?.port ?? 0)"
+        event.srcIdentity = peer?.uri
+        event.srcNamespace = peer?.namespace
+        event.dstHboneAddr = connection.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+        let authority = headers.first(name: ":authority") ?? ""
+        event.dstAddr = authority
+        let reject = { (code: Int, reason: String) -> EventLoopFuture<Int> in
+            event.event = .refused
+            event.reason = "\(code): \(reason)"
+            self.log.write(event)
+            return self.eventLoop.makeSucceededFuture(code)
+        }
+        guard headers.first(name: ":method") == "CONNECT" else { return reject(400, "not a CONNECT request") }
+        let parts = authority.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { return reject(400, "malformed authority '\(authority)'") }
+        let ip = String(parts[0])
+        guard ip == connection.localAddress?.ipAddress else {
+            return reject(400, "authority \(ip) is not the address this connection reached")
+        }
+        guard let target = config?.workload(at: ip), target.node == node else { return reject(503, "no local workload at \(ip)") }
+        event.dstWorkload = target.name
+        event.dstIdentity = identity(of: target).uri
+        let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: target)
+        guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
+
+        let started = NIODeadline.now()
+        return connectPlain(netns: target.netns, host: ip, port: port, source: sourceIP).map { upstream in
+            self.log.write(event)
+            self.track(id, facts: facts, channels: [stream, upstream], event: event, started: started, downstream: stream, upstream: upstream)
+            return 200
+        }.flatMapError { error in
+            reject(503, "upstream connect failed: \(error)")
+        }
+    }
+
+    /// 15006 inside `workload`'s netns: plaintext from outside the mesh, authorized without identity.
+    func inboundPlaintext(_ downstream: Channel, at workload: Workload) {
+        PodSockets.originalDestination(downstream).hop(to: eventLoop).whenComplete { result in
+            guard case .success(let (ip, port)) = result else {
+                downstream.close(promise: nil)
+                return
+            }
+            let id = self.nextID()
+            var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
+            let sourceIP = downstream.remoteAddress?.ipAddress ?? "?"
+            event.srcAddr = downstream.remoteAddress.map { "\(sourceIP):\($0.port ?? 0)" }
+            event.dstAddr = "\(ip):\(port)"
+            event.dstWorkload = workload.name
+            event.dstIdentity = self.identity(of: workload).uri
+            let facts = ConnectionFacts(sourceIdentity: nil, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: workload)
+            guard self.admit(facts, &event) else {
+                event.event = .refused
+                self.log.write(event)
+                downstream.close(promise: nil)
+                return
+            }
+            let started = NIODeadline.now()
+            let opened = event
+            self.connectPlain(netns: workload.netns, host: ip, port: port, source: sourceIP).whenComplete { result in
+                switch result {
+                case .success(let upstream):
+                    self.log.write(opened)
+                    self.track(id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
+                               downstream: downstream, upstream: upstream)
+                case .failure(let error):
+                    var failed = opened
+                    failed.event = .failed
+                    failed.error = "\(error)"
+                    self.log.write(failed)
+                    downstream.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    /// Authorizes and logs the decision. Returns whether the connection may proceed.
+    private func admit(_ facts: ConnectionFacts, _ event: inout ConnectionEvent) -> Bool {
+        let decision = authorize(facts, policies: config?.policies ?? [])
+        var policyEvent = event
+        policyEvent.event = .policy
+        policyEvent.allowed = decision.allowed
+        policyEvent.policy = decision.policy
+        policyEvent.reason = decision.reason + (decision.dryRunMatches.isEmpty ? "" : "; dry-run matched \(decision.dryRunMatches.joined(separator: ","))")
+        log.write(policyEvent)
+        event.reason = policyEvent.reason
+        event.policy = decision.policy
+        return decision.allowed
+    }
+
+    private func track(_ id: String, facts: ConnectionFacts, channels: [Channel], event: ConnectionEvent, started: NIODeadline,
+                       downstream: Channel, upstream: Channel)
+    {
+        tracked[id] = TrackedConnection(facts: facts, channels: channels, event: event)
+        let labels = TCPMetrics.Labels(
+            reporter: "destination", sourceWorkload: "unknown", sourceNamespace: facts.sourceIdentity?.namespace ?? "unknown",
+            sourcePrincipal: facts.sourceIdentity?.uri ?? "unknown", destinationWorkload: facts.destination.name,
+            destinationNamespace: facts.destination.namespace, destinationPrincipal: identity(of: facts.destination).uri,
+            securityPolicy: facts.sourceIdentity == nil ? "unknown" : "mutual_tls", responseFlags: "-")
+        metrics.opened(labels)
+        glue(downstream, upstream) { received, sent in
+            self.tracked[id] = nil
+            self.metrics.closed(labels, received: received, sent: sent)
+            var closed = event
+            closed.event = .closed
+            closed.bytesRecv = received
+            closed.bytesSent = sent
+            closed.durationMs = Double((NIODeadline.now() - started).nanoseconds) / 1e6
+            self.log.write(closed)
+        }
+    }
+
+    /// After a policy change: close every open inbound connection that policies now deny.
+    func reauthorize() {
+        for (id, connection) in tracked {
+            let decision = authorize(connection.facts, policies: config?.policies ?? [])
+            guard !decision.allowed else { continue }
+            var event = connection.event
+            event.event = .policy
+            event.allowed = false
+            event.policy = decision.policy
+            event.reason = "\(decision.reason) (policy changed; connection closed)"
+            log.write(event)
+            connection.channels.forEach { $0.close(promise: nil) }
+            tracked[id] = nil
+        }
+    }
+
+    static func forwardedFor(_ value: String) -> String? {
+        guard let range = value.range(of: "for=") else { return nil }
+        return String(value[range.upperBound...].prefix { $0 != ";" && $0 != "," }).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+    }
+}

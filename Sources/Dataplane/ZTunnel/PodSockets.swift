@@ -1,0 +1,105 @@
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import Netns
+
+/// Sockets that live in a pod's netns, as in-pod ztunnel makes them: created on a thread that
+/// entered the netns, marked 0x539 so the pod's redirection rules let them through, then handed to NIO.
+public enum PodSockets {
+    /// SO_MARK on every ztunnel socket (1337): the pod's rules skip marked traffic.
+    public static let mark: Int32 = 0x539
+
+    /// A listening socket on 0.0.0.0:`port` inside `netns`.
+    public static func listen(netns: String, port: Int) throws -> CInt {
+        try DedicatedThread.run {
+            try NetworkNamespace.within(netns) {
+                let fd = try newSocket()
+                var address = sockaddr_in(port: port, address: INADDR_ANY)
+                let bound = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard bound == 0, Glibc.listen(fd, 1024) == 0 else {
+                    let error = NetnsError.errno("listen on :\(port) in \(netns)")
+                    close(fd)
+                    throw error
+                }
+                return fd
+            }
+        }
+    }
+
+    /// Connects from inside `netns` to `host:port` (blocking, with a timeout, on `pool`), optionally
+    /// from a spoofed `source` address (IP_TRANSPARENT) to preserve the original client address.
+    public static func connect(netns: String, host: String, port: Int, source: String? = nil, timeout: TimeAmount,
+                               pool: NIOThreadPool, eventLoop: EventLoop) -> EventLoopFuture<CInt> {
+        pool.runIfActive(eventLoop: eventLoop) {
+            try NetworkNamespace.within(netns) {
+                let fd = try newSocket(blocking: true)
+                do {
+                    var seconds = timeval(tv_sec: Int(timeout.nanoseconds / 1_000_000_000), tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+                    if let source, let sourceAddress = inetAddress(source) {
+                        var on: Int32 = 1
+                        guard setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, 4) == 0 else { throw NetnsError.errno("IP_TRANSPARENT") }
+                        var local = sockaddr_in(port: 0, address: sourceAddress)
+                        let bound = withUnsafePointer(to: &local) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                        }
+                        guard bound == 0 else { throw NetnsError.errno("bind to original source \(source)") }
+                    }
+                    guard let destination = inetAddress(host) else { throw NetnsError("not an IPv4 address: \(host)") }
+                    var remote = sockaddr_in(port: port, address: destination)
+                    let connected = withUnsafePointer(to: &remote) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    }
+                    guard connected == 0 else { throw IOError(errnoCode: errno == EINPROGRESS ? ETIMEDOUT : errno, reason: "connect to \(host):\(port)") }
+                    return fd
+                } catch {
+                    close(fd)
+                    throw error
+                }
+            }
+        }
+    }
+
+    private static func newSocket(blocking: Bool = false) throws -> CInt {
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (blocking ? 0 : Int32(SOCK_NONBLOCK.rawValue))
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { throw NetnsError.errno("socket") }
+        var on: Int32 = 1
+        var mark = Self.mark
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, 4)
+        guard setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, 4) == 0 else {
+            close(fd)
+            throw NetnsError.errno("SO_MARK 0x539")
+        }
+        return fd
+    }
+
+    static func inetAddress(_ text: String) -> in_addr_t? {
+        IPv4Number(text).map { $0.bigEndian }
+    }
+
+    /// The destination a REDIRECTed connection was headed for (SO_ORIGINAL_DST), as ip and port.
+    public static func originalDestination(_ channel: Channel) -> EventLoopFuture<(String, Int)> {
+        guard let provider = channel as? SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(NetnsError("channel has no socket options"))
+        }
+        return provider.unsafeGetSocketOption(level: .init(rawValue: SOL_IP), name: .init(rawValue: 80))
+            .map { (address: sockaddr_in) in
+                let ip = UInt32(bigEndian: address.sin_addr.s_addr)
+                let text = (0..<4).reversed().map { String(ip >> ($0 * 8) & 0xff) }.joined(separator: ".")
+                return (text, Int(UInt16(bigEndian: address.sin_port)))
+            }
+    }
+}
+
+extension sockaddr_in {
+    init(port: Int, address: in_addr_t) {
+        self.init()
+        sin_family = sa_family_t(AF_INET)
+        sin_port = UInt16(port).bigEndian
+        sin_addr = in_addr(s_addr: address)
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// MeshLab's ztunnel: one per node, serving that node's ambient pods from inside their netns
+/// (in-pod mode). All state lives on one event loop; every method below runs on it.
+public final class ZTunnel: @unchecked Sendable {
+    public let node: String
+    let eventLoop: EventLoop
+    let pool: NIOThreadPool
+    let log = AccessLog()
+    public let metrics = TCPMetrics()
+    let connectTimeout = TimeAmount.seconds(10)
+
+    var config: MeshConfig?
+    var tls: MeshTLS?
+    /// Listeners (15001, 15006, 15008) per captured workload uid.
+    var captured: [String: [Channel]] = [:]
+    var hbonePool: [String: [PooledConnection]] = [:]
+    /// Inbound connections, re-authorized on every policy change.
+    var tracked: [String: TrackedConnection] = [:]
+    private var counter = 0
+    private var roundRobin: [String: Int] = [:]
+
+    public init(node: String, eventLoop: EventLoop, pool: NIOThreadPool) {
+        self.node = node
+        self.eventLoop = eventLoop
+        self.pool = pool
+    }
+
+    func nextID() -> String {
+        counter += 1
+        return "\(node)-\(counter)"
+    }
+
+    // MARK: config
+
+    /// Takes a pushed update: installs identities, captures new local ambient workloads, releases
+    /// removed ones, and re-authorizes open connections (closing those now denied).
+    public func apply(_ update: ZTunnelUpdate) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            do {
+                if self.tls == nil { self.tls = try MeshTLS(trustDomain: update.config.trustDomain, rootPEM: update.rootPEM) }
+            } catch {
+                return self.eventLoop.makeFailedFuture(error)
+            }
+            self.tls!.install(update.certificates)
+            self.config = update.config
+            let local = update.config.workloads.filter { $0.node == self.node && $0.tunnel == .hbone }
+            let keep = Set(local.map(\.uid))
+            for (uid, listeners) in self.captured where !keep.contains(uid) {
+                listeners.forEach { $0.close(promise: nil) }
+                self.captured[uid] = nil
+            }
+            self.reauthorize()
+            let added = local.filter { self.captured[$0.uid] == nil }
+            return EventLoopFuture.andAllSucceed(added.map(self.capture), on: self.eventLoop)
+        }
+    }
+
+    public func dump() -> EventLoopFuture<ZTunnelDump> {
+        eventLoop.submit {
+            ZTunnelDump(node: self.node, config: self.config, identities: self.tls?.heldIdentities.map(\.uri) ?? [],
+                        capturedWorkloads: self.captured.keys.sorted(), openConnections: self.tracked.count)
+        }
+    }
+
+    func identity(of workload: Workload) -> SpiffeID {
+        workload.identity(trustDomain: config?.trustDomain ?? "cluster.local")
+    }
+
+    /// Opens 15001, 15006 and 15008 inside the workload's netns.
+    private func capture(_ workload: Workload) -> EventLoopFuture<Void> {
+        let sockets = pool.runIfActive(eventLoop: eventLoop) {
+            try [15001, 15006, 15008].map { try PodSockets.listen(netns: workload.netns, port: $0) }
+        }
+        return sockets.flatMap { fds in
+            let outbound = self.serve(fds[0]) { channel in self.outbound(channel, from: workload) }
+            let plaintext = self.serve(fds[1]) { channel in self.inboundPlaintext(channel, at: workload) }
+            let hbone = self.serveHBONE(fds[2], at: workload)
+            return outbound.and(plaintext).and(hbone).map { listeners in
+                self.captured[workload.uid] = [listeners.0.0, listeners.0.1, listeners.1]
+            }
+        }
+    }
+
+    /// A listener whose accepted connections start paused and are handed to `accept`.
+    private func serve(_ fd: CInt, accept: @escaping (Channel) -> Void) -> EventLoopFuture<Channel> {
+        ServerBootstrap(group: eventLoop)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.submit { accept(channel) }
+            }
+            .withBoundSocket(fd)
+    }
+
+    // MARK: shared plumbing
+
+    /// A plain TCP connection from inside `netns`, paused until glued.
+    func connectPlain(netns: String, host: String, port: Int, source: String? = nil) -> EventLoopFuture<Channel> {
+        PodSockets.connect(netns: netns, host: host, port: port, source: source, timeout: connectTimeout, pool: pool, eventLoop: eventLoop)
+            .flatMap { fd in
+                ClientBootstrap(group: self.eventLoop)
+                    .channelOption(.autoRead, value: false)
+                    .channelOption(.allowRemoteHalfClosure, value: true)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .withConnectedSocket(fd)
+            }
+    }
+
+    /// Joins two channels and reports the bytes each side read when both are closed.
+    func glue(_ downstream: Channel, _ upstream: Channel, closed: @escaping (_ fromDownstream: Int, _ fromUpstream: Int) -> Void) {
+        var fromDownstream = 0, fromUpstream = 0, closes = 0
+        let finish = {
+            closes += 1
+            if closes == 2 { closed(fromDownstream, fromUpstream) }
+        }
+        let (down, up) = GlueHandler.pair(onClose: { fromDownstream = $0; finish() }, { fromUpstream = $0; finish() })
+        do {
+            try downstream.pipeline.syncOperations.addHandler(down)
+            try upstream.pipeline.syncOperations.addHandler(up)
+        } catch {
+            downstream.close(promise: nil)
+            upstream.close(promise: nil)
+            return
+        }
+        for channel in [downstream, upstream] { channel.setOption(.autoRead, value: true).whenFailure { _ in } }
+    }
+
+    /// Picks the next endpoint of a service (round robin, deterministic).
+    func pickEndpoint(_ service: MeshService) -> Workload? {
+        let candidates = service.endpoints.compactMap { config?.workload(uid: $0) }
+        guard !candidates.isEmpty else { return nil }
+        let key = "\(service.namespace)/\(service.name)"
+        let index = roundRobin[key, default: 0]
+        roundRobin[key] = index + 1
+        return candidates[index % candidates.count]
+    }
+}
+
+/// An inbound connection kept for re-authorization when policies change.
+struct TrackedConnection {
+    var facts: ConnectionFacts
+    var channels: [Channel]
+    var event: ConnectionEvent
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Dataplane
+import NIOCore
+import NIOPosix
+import Netns
+
+struct ZTunnelApp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ztunnel",
+        abstract: "MeshLab's ztunnel for one node (started by `up` in the node's ztunnel netns).")
+
+    @Option(help: "The lab it belongs to.")
+    var lab: String
+
+    @Option(help: "The node it serves.")
+    var node: String
+
+    func run() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        let ztunnel = ZTunnel(node: node, eventLoop: group.next(), pool: pool)
+        let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
+        _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
+        NetnsProcess.signalReady()
+        print("ztunnel \(lab) \(node) ready: admin 15000, metrics 15020, readiness 15021")
+        try admin[0].closeFuture.wait()
+    }
+}
+
+struct ZTunnelConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ztunnel-config",
+        abstract: "Show what a node's ztunnel holds: workloads, services, policies, identities, captured pods.")
+
+    @Option(help: "The lab (default: the only lab that is up).")
+    var lab: String?
+
+    @Argument(help: "The node.")
+    var node: String
+
+    func run() throws {
+        try reportingErrors {
+            let name = try lab ?? RunningLabs.onlyOne()
+            print(try ControlPlane(directory: StateDirectory(lab: name)).dump(node: node))
+        }
+    }
+}
