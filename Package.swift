@@ -50,7 +50,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"]),
-        .testTarget(name: "MeshLabTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane"]),
+        .testTarget(name: "MeshLabTests", dependencies: [
+            "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Assertions", "Dataplane"]),
     ]
 )

@@ -45,6 +45,8 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private func install(_ kind: Kind, context: ChannelHandlerContext) throws {
         let pipeline = context.pipeline.syncOperations
         let identity = self.identity
+        // Only raw TCP echoes past the client's half-close; HTTP servers close on the client's EOF.
+        if kind != .tcp { context.channel.setOption(.allowRemoteHalfClosure, value: false).whenFailure { _ in } }
         switch kind {
         case .tcp:
             try pipeline.addHandler(RawEchoHandler(identity: identity))

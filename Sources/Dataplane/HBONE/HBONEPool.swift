@@ -46,6 +46,7 @@ extension ZTunnel {
             multiplexer.createStreamChannel(promise: stream) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(HBONEStream(.client(request: request, status: status)))
+                    try channel.pipeline.syncOperations.addHandler(Holdback())
                 }
             }
             return stream.futureResult

@@ -13,15 +13,18 @@ final class HBONEStream: ChannelDuplexHandler {
     enum Role {
         /// Sends `request` when active and reports the answered status.
         case client(request: HPACKHeaders, status: EventLoopPromise<Int>)
-        /// Hands the request to `accept`, whose status is sent back; 200 opens the tunnel.
-        case server(accept: (HPACKHeaders, Channel) -> EventLoopFuture<Int>)
+        /// Hands the request to `accept`; its status is sent back, and on 200 its `opened` runs
+        /// right after the response headers are written (so no DATA can precede them).
+        case server(accept: (HPACKHeaders, Channel) -> EventLoopFuture<Acceptance>)
+    }
+
+    struct Acceptance {
+        var status: Int
+        var opened: (() -> Void)?
     }
 
     private let role: Role
     private var headersSeen = false
-    private var open = false
-    private var pending: [ByteBuffer] = []
-    private var peerFinished = false
 
     init(_ role: Role) { self.role = role }
 
@@ -38,10 +41,11 @@ final class HBONEStream: ChannelDuplexHandler {
             headersSeen = true
             handleFirstHeaders(headers, context: context)
         case .data(let frame):
+            // A Holdback after this handler keeps tunnel bytes until the tunnel is glued.
             if case .byteBuffer(let bytes) = frame.data, bytes.readableBytes > 0 {
-                open ? context.fireChannelRead(wrapInboundOut(bytes)) : pending.append(bytes)
+                context.fireChannelRead(wrapInboundOut(bytes))
             }
-            if frame.endStream { finishInbound(context) }
+            if frame.endStream { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         default:
             break
         }
@@ -52,31 +56,19 @@ final class HBONEStream: ChannelDuplexHandler {
         case .client(_, let status):
             let code = frame.headers.first(name: ":status").flatMap(Int.init) ?? 0
             status.succeed(code)
-            if code == 200 { open = true } else { context.close(promise: nil) }
+            if code != 200 { context.close(promise: nil) }
         case .server(let accept):
             let channel = context.channel
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             accept(frame.headers, channel).whenComplete { result in
                 let (handler, context) = loopBound.value
-                let code = (try? result.get()) ?? 503
-                let response: HPACKHeaders = [":status": String(code)]
-                context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: response, endStream: code != 200))), promise: nil)
-                if code == 200 { handler.openTunnel(context) } else { context.close(promise: nil) }
+                let acceptance = (try? result.get()) ?? Acceptance(status: 503, opened: nil)
+                let response: HPACKHeaders = [":status": String(acceptance.status)]
+                let ok = acceptance.status == 200
+                context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: response, endStream: !ok))), promise: nil)
+                if ok { acceptance.opened?() } else { context.close(promise: nil) }
             }
         }
-    }
-
-    /// Called once the tunnel is glued: releases DATA that arrived before.
-    func openTunnel(_ context: ChannelHandlerContext) {
-        open = true
-        for bytes in pending { context.fireChannelRead(wrapInboundOut(bytes)) }
-        pending = []
-        if peerFinished { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
-    }
-
-    private func finishInbound(_ context: ChannelHandlerContext) {
-        peerFinished = true
-        if open { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -5,9 +5,9 @@ public struct MeshConfig: Codable, Hashable, Sendable {
     public var trustDomain: String
     public var workloads: [Workload]
     public var services: [MeshService]
-    public var policies: [AuthorizationPolicy]
+    public var policies: [Authorization]
 
-    public init(version: Int, trustDomain: String, workloads: [Workload], services: [MeshService], policies: [AuthorizationPolicy]) {
+    public init(version: Int, trustDomain: String, workloads: [Workload], services: [MeshService], policies: [Authorization]) {
         self.version = version
         self.trustDomain = trustDomain
         self.workloads = workloads

@@ -59,6 +59,7 @@ final class GlueHandler: ChannelDuplexHandler {
     private func shutOutput() {
         guard let context, !outputDone else { return }
         outputDone = true
+        context.flush()
         context.close(mode: .output, promise: nil)
         closeIfFinished()
     }

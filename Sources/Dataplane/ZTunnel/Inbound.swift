@@ -29,6 +29,7 @@ extension ZTunnel {
                             try stream.pipeline.syncOperations.addHandler(HBONEStream(.server(accept: { headers, stream in
                                 self.acceptHBONE(headers, stream: stream, connection: channel)
                             })))
+                            try stream.pipeline.syncOperations.addHandler(Holdback())
                         }
                     }
                 }
@@ -38,7 +39,7 @@ extension ZTunnel {
 
     /// Decides one CONNECT: 400 malformed or authority not this connection's address, 503 unknown
     /// workload or failed upstream, 401 denied by policy; 200 once the upstream connection exists.
-    func acceptHBONE(_ headers: HPACKHeaders, stream: Channel, connection: Channel) -> EventLoopFuture<Int> {
+    func acceptHBONE(_ headers: HPACKHeaders, stream: Channel, connection: Channel) -> EventLoopFuture<HBONEStream.Acceptance> {
         let id = nextID()
         var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
         let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
@@ -49,11 +50,11 @@ extension ZTunnel {
         event.dstHboneAddr = connection.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
         let authority = headers.first(name: ":authority") ?? ""
         event.dstAddr = authority
-        let reject = { (code: Int, reason: String) -> EventLoopFuture<Int> in
+        let reject = { (code: Int, reason: String) -> EventLoopFuture<HBONEStream.Acceptance> in
             event.event = .refused
             event.reason = "\(code): \(reason)"
             self.log.write(event)
-            return self.eventLoop.makeSucceededFuture(code)
+            return self.eventLoop.makeSucceededFuture(.init(status: code))
         }
         guard headers.first(name: ":method") == "CONNECT" else { return reject(400, "not a CONNECT request") }
         let parts = authority.split(separator: ":")
@@ -69,10 +70,12 @@ extension ZTunnel {
         guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
 
         let started = NIODeadline.now()
+        let opened = event
         return connectPlain(netns: target.netns, host: ip, port: port, source: sourceIP).map { upstream in
-            self.log.write(event)
-            self.track(id, facts: facts, channels: [stream, upstream], event: event, started: started, downstream: stream, upstream: upstream)
-            return 200
+            self.log.write(opened)
+            return .init(status: 200) {
+                self.track(id, facts: facts, channels: [stream, upstream], event: opened, started: started, downstream: stream, upstream: upstream)
+            }
         }.flatMapError { error in
             reject(503, "upstream connect failed: \(error)")
         }

@@ -91,7 +91,10 @@ public final class ZTunnel: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.submit { accept(channel) }
+                channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(Holdback())
+                    accept(channel)
+                }
             }
             .withBoundSocket(fd)
     }
@@ -106,11 +109,14 @@ public final class ZTunnel: @unchecked Sendable {
                     .channelOption(.autoRead, value: false)
                     .channelOption(.allowRemoteHalfClosure, value: true)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Holdback()) }
+                    }
                     .withConnectedSocket(fd)
             }
     }
 
-    /// Joins two channels and reports the bytes each side read when both are closed.
+    /// Joins two channels (each with a `Holdback`) and reports the bytes each side read when both are closed.
     func glue(_ downstream: Channel, _ upstream: Channel, closed: @escaping (_ fromDownstream: Int, _ fromUpstream: Int) -> Void) {
         var fromDownstream = 0, fromUpstream = 0, closes = 0
         let finish = {
@@ -119,8 +125,13 @@ public final class ZTunnel: @unchecked Sendable {
         }
         let (down, up) = GlueHandler.pair(onClose: { fromDownstream = $0; finish() }, { fromUpstream = $0; finish() })
         do {
+            // Both halves must be in place before either side's held bytes flow.
             try downstream.pipeline.syncOperations.addHandler(down)
             try upstream.pipeline.syncOperations.addHandler(up)
+            for channel in [downstream, upstream] {
+                let holdback = try channel.pipeline.syncOperations.handler(type: Holdback.self)
+                holdback.release(try channel.pipeline.syncOperations.context(handler: holdback))
+            }
         } catch {
             downstream.close(promise: nil)
             upstream.close(promise: nil)

@@ -8,6 +8,7 @@ public enum LabItem: Sendable {
 public enum NamespaceItem: Sendable {
     case pod(Pod)
     case service(Service)
+    case policy(AuthorizationPolicy)
 }
 
 /// Lab bodies are ordinary Swift: `for`, `if`, `switch` and helper functions all work.
@@ -31,6 +32,7 @@ public enum LabBuilder {
 public enum NamespaceBuilder {
     public static func buildExpression(_ pod: Pod) -> [NamespaceItem] { [.pod(pod)] }
     public static func buildExpression(_ service: Service) -> [NamespaceItem] { [.service(service)] }
+    public static func buildExpression(_ policy: AuthorizationPolicy) -> [NamespaceItem] { [.policy(policy)] }
     public static func buildExpression(_ items: [NamespaceItem]) -> [NamespaceItem] { items }
     @available(*, unavailable, message: "a Node belongs in the Lab { … } body, not inside a Namespace")
     public static func buildExpression(_ node: Node) -> [NamespaceItem] { [] }

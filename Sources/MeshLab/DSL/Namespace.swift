@@ -4,6 +4,7 @@ public struct Namespace: Codable, Hashable, Sendable {
     public var mode: DataplaneMode
     public var pods: [Pod]
     public var services: [Service]
+    public var policies: [AuthorizationPolicy]
     public var at: SourceLocation
 
     public init(
@@ -16,10 +17,12 @@ public struct Namespace: Codable, Hashable, Sendable {
         self.at = SourceLocation(file: file, line: line)
         self.pods = []
         self.services = []
+        self.policies = []
         for item in content() {
             switch item {
             case .pod(let pod): pods.append(pod)
             case .service(let service): services.append(service)
+            case .policy(let policy): policies.append(policy)
             }
         }
     }

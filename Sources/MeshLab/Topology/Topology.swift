@@ -8,6 +8,14 @@ public struct Topology: Codable, Hashable, Sendable {
     public var services: [ServiceInfo]
     /// One ztunnel per node, when any namespace is ambient: a pod of its own (istio-system's DaemonSet).
     public var ztunnels: [ZTunnelInfo]
+    public var policies: [PolicyInfo]
+
+    /// A policy with the pods its selector picked (`namespace/name`; empty for namespace-wide policies).
+    public struct PolicyInfo: Codable, Hashable, Sendable {
+        public var namespace: String
+        public var policy: AuthorizationPolicy
+        public var selectedPods: [String]
+    }
 
     /// Whether the lab runs a mesh data plane at all.
     public var hasAmbient: Bool { pods.contains { $0.mode == .ambient } }
@@ -115,6 +123,14 @@ public struct Topology: Codable, Hashable, Sendable {
             }
         }
         self.services = services
+
+        policies = spec.namespaces.flatMap { namespace in
+            namespace.policies.map { policy in
+                PolicyInfo(namespace: namespace.name, policy: policy, selectedPods: policy.selector.map { selector in
+                    namespace.pods.filter { pod in selector.allSatisfy { pod.labels[$0.key] == $0.value } }.map { "\(namespace.name)/\($0.name)" }
+                } ?? [])
+            }
+        }
 
         let meshed = spec.namespaces.contains { $0.mode == .ambient }
         ztunnels = meshed ? nodes.map { node in

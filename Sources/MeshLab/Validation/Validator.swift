@@ -115,6 +115,7 @@ private struct Validator {
             seen[namespace.name] = seen[namespace.name] ?? namespace.at
             checkPods(in: namespace, nodes: nodeNames)
             checkServices(in: namespace)
+            checkPolicies(in: namespace)
         }
         if let vips = CIDR(lab.settings.serviceCIDR) {
             let services = lab.namespaces.reduce(0) { $0 + $1.services.count }
@@ -178,6 +179,31 @@ private struct Validator {
                 } else if !selected.contains(where: { $0.app.ports.contains(port.targetPort) }) {
                     fail(service.at, "no pod selected by service '\(namespace.name)/\(service.name)' listens on target port \(port.targetPort)",
                          hint: "add \(port.targetPort) to a selected pod's echo ports or change targetPort")
+                }
+            }
+        }
+    }
+
+    mutating func checkPolicies(in namespace: Namespace) {
+        var seen: [String: SourceLocation] = [:]
+        for policy in namespace.policies {
+            checkName(policy.name, "authorization policy", at: policy.at)
+            if let first = seen[policy.name] {
+                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' is declared twice (first at \(first))",
+                     hint: "rename one of them")
+            }
+            seen[policy.name] = seen[policy.name] ?? policy.at
+            if let selector = policy.selector, !namespace.pods.contains(where: { pod in selector.allSatisfy { pod.labels[$0.key] == $0.value } }) {
+                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' selects no pod",
+                     hint: "fix the selector, or drop it to apply the policy to the whole namespace")
+            }
+            for rule in policy.rules {
+                for block in rule.from.flatMap({ $0.ipBlocks + $0.notIpBlocks }) where CIDR(block) == nil && IPv4(block) == nil {
+                    fail(policy.at, "ipBlock '\(block)' in '\(namespace.name)/\(policy.name)' is not an IPv4 address or CIDR",
+                         hint: "write it like 10.244.0.0/16")
+                }
+                for port in rule.to.flatMap({ $0.ports + $0.notPorts }) where !(1...65535).contains(port) {
+                    fail(policy.at, "port \(port) in '\(namespace.name)/\(policy.name)' is not a TCP port", hint: "use 1–65535")
                 }
             }
         }

@@ -13,6 +13,42 @@ enum MeshConfigCompiler {
             MeshService(name: service.name, namespace: service.namespace, hostname: service.hostname, vips: [service.vip.description],
                         ports: service.ports.map { .init(port: $0.port, targetPort: $0.targetPort) }, endpoints: service.endpoints)
         }
-        return MeshConfig(version: version, trustDomain: topology.settings.trustDomain, workloads: workloads, services: services, policies: [])
+        return MeshConfig(version: version, trustDomain: topology.settings.trustDomain, workloads: workloads, services: services,
+                          policies: topology.policies.map(authorization))
     }
+
+    /// The ztunnel form of a policy: each rule's sources become one clause and its operations another.
+    static func authorization(_ resolved: Topology.PolicyInfo) -> Authorization {
+        let policy = resolved.policy
+        let scope: Authorization.Scope = policy.selector != nil ? .workloadSelector : resolved.namespace == rootNamespace ? .global : .namespace
+        let rules = policy.rules.map { rule in
+            var clauses: [Authorization.Clause] = []
+            if !rule.from.isEmpty {
+                clauses.append(.init(rule.from.map { source in
+                    var match = Authorization.Match()
+                    match.principals = source.principals
+                    match.notPrincipals = source.notPrincipals
+                    match.namespaces = source.namespaces
+                    match.notNamespaces = source.notNamespaces
+                    match.sourceIPs = source.ipBlocks
+                    match.notSourceIPs = source.notIpBlocks
+                    return match
+                }))
+            }
+            if !rule.to.isEmpty {
+                clauses.append(.init(rule.to.map { operation in
+                    var match = Authorization.Match()
+                    match.destinationPorts = operation.ports
+                    match.notDestinationPorts = operation.notPorts
+                    return match
+                }))
+            }
+            return Authorization.Rule(clauses)
+        }
+        return Authorization(name: policy.name, namespace: resolved.namespace, scope: scope, workloads: resolved.selectedPods,
+                             action: policy.action == .allow ? .allow : .deny, dryRun: policy.dryRun, rules: rules)
+    }
+
+    /// Policies here apply mesh-wide, as in Istio's root namespace.
+    static let rootNamespace = "istio-system"
 }

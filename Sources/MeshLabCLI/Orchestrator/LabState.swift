@@ -19,6 +19,8 @@ struct LabState: Codable {
     /// Every netns the plan creates, known before any exists.
     var netns: [String]
     var processes: [ProcessRecord] = []
+    /// The mesh config version last pushed to the ztunnels (1 at `up`, +1 per `apply`).
+    var configVersion: Int?
     /// Where the lab came from: a built-in name or a lab file path.
     var source: String
 

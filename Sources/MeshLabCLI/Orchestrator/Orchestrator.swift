@@ -45,6 +45,7 @@ struct Orchestrator {
                 let controlPlane = ControlPlane(directory: directory)
                 let authority = try controlPlane.createAuthority(trustDomain: topology.settings.trustDomain)
                 try controlPlane.push(MeshConfigCompiler.compile(topology, version: 1), to: plan.ztunnelNodes, authority: authority)
+                state.configVersion = 1
             }
             state.phase = .running
             try directory.save(state)
@@ -54,6 +55,33 @@ struct Orchestrator {
             throw error
         }
         return (topology, plan)
+    }
+
+    /// Changes a running lab's mesh config (policies, services) without restarting anything: the
+    /// ztunnels re-authorize open connections and close those now denied.
+    func apply(_ spec: LabSpec) throws -> Int {
+        let directory = StateDirectory(lab: spec.name)
+        guard directory.exists else {
+            throw CLIError("lab '\(spec.name)' is not up", hint: "`meshlab up` it first")
+        }
+        var state = try directory.state()
+        let running = try directory.topology()
+        let updated = try Topology(spec)
+        let shape = { (t: Topology) in t.pods.map { "\($0.id)@\($0.node)/\($0.ip)/\($0.mode)" } + t.nodes.map(\.name) }
+        guard shape(running) == shape(updated) else {
+            throw CLIError("apply changes policies and services; this change also adds, removes or moves pods or nodes",
+                           hint: "`meshlab down \(spec.name)` and `meshlab up` again for topology changes")
+        }
+        guard !updated.ztunnels.isEmpty else { throw CLIError("lab '\(spec.name)' has no ambient namespace, so no mesh config to change") }
+        let version = (state.configVersion ?? 0) + 1
+        let controlPlane = ControlPlane(directory: directory)
+        try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), to: updated.ztunnels.map(\.node),
+                              authority: try controlPlane.authority())
+        state.configVersion = version
+        try directory.save(state)
+        try directory.write(spec, to: "spec.json")
+        try directory.write(updated, to: "topology.json")
+        return version
     }
 
     /// Removes a lab completely: processes, netns (and with them every link), state.

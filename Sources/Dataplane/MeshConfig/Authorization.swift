@@ -1,7 +1,7 @@
-/// An L4 authorization policy as ztunnel receives it (Istio's `Authorization` resource).
+/// An L4 authorization policy as ztunnel receives it (its `Authorization` resource; labs declare `AuthorizationPolicy`).
 /// Rules OR; clauses in a rule AND; matches in a clause OR; inside one match, different fields AND
 /// and the values of one field OR; `not*` fields: none may match. A policy with no rules never matches.
-public struct AuthorizationPolicy: Codable, Hashable, Sendable {
+public struct Authorization: Codable, Hashable, Sendable {
     public enum Scope: String, Codable, Hashable, Sendable {
         case global = "GLOBAL"
         case namespace = "NAMESPACE"

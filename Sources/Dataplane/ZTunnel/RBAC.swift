@@ -30,7 +30,7 @@ public struct Decision: Hashable, Sendable, Codable {
 
 /// Evaluates L4 authorization in the reference order: dry-run policies are only logged; any matching
 /// DENY denies; with no ALLOW policies the connection is allowed; a matching ALLOW allows; else denied.
-public func authorize(_ facts: ConnectionFacts, policies: [AuthorizationPolicy]) -> Decision {
+public func authorize(_ facts: ConnectionFacts, policies: [Authorization]) -> Decision {
     let applicable = policies.filter { policy in
         switch policy.scope {
         case .global: true
@@ -57,13 +57,13 @@ public func authorize(_ facts: ConnectionFacts, policies: [AuthorizationPolicy])
     return decision
 }
 
-extension AuthorizationPolicy {
+extension Authorization {
     func matches(_ facts: ConnectionFacts) -> Bool {
         rules.contains { rule in rule.clauses.allSatisfy { clause in clause.matches.contains { $0.matches(facts) } } }
     }
 }
 
-extension AuthorizationPolicy.Match {
+extension Authorization.Match {
     func matches(_ facts: ConnectionFacts) -> Bool {
         let identity = facts.sourceIdentity
         return Self.field(namespaces, notNamespaces, identity.map { id in { $0 == id.namespace } })

@@ -1,0 +1,34 @@
+import NIOCore
+
+/// Keeps what a channel receives (bytes, and the peer's half-close) until the channel is glued to
+/// its partner. NIO drains a socket on EOF even with autoRead off, so without this, bytes and the
+/// FIN of a quick client would reach the end of the pipeline and be lost.
+final class Holdback: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private var held: [ByteBuffer] = []
+    private var inputClosed = false
+    private var released = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        released ? context.fireChannelRead(data) : held.append(unwrapInboundIn(data))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if !released, let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Delivers what was held to the handlers after this one, then steps aside.
+    func release(_ context: ChannelHandlerContext) {
+        released = true
+        for bytes in held { context.fireChannelRead(wrapInboundOut(bytes)) }
+        if !held.isEmpty { context.fireChannelReadComplete() }
+        held = []
+        if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+    }
+}

@@ -1,0 +1,89 @@
+/// Istio's AuthorizationPolicy (L4 part), as a lab declares it inside a Namespace:
+///
+///     AuthorizationPolicy("allow-sleep", action: .allow, selector: ["app": "echo"]) {
+///         Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])], to: [.ports([8000])])
+///     }
+///
+/// No selector: the whole namespace. A rule with neither `from` nor `to` matches every connection;
+/// a policy with no rules matches none (an ALLOW without rules allows nothing).
+public struct AuthorizationPolicy: Codable, Hashable, Sendable {
+    public enum Action: String, Codable, Hashable, Sendable { case allow = "ALLOW", deny = "DENY" }
+
+    public var name: String
+    public var action: Action
+    public var selector: [String: String]?
+    public var dryRun: Bool
+    public var rules: [Rule]
+    public var at: SourceLocation
+
+    public init(
+        _ name: String, action: Action = .allow, selector: [String: String]? = nil, dryRun: Bool = false,
+        file: String = #filePath, line: Int = #line,
+        @RuleBuilder _ rules: () -> [Rule] = { [] }
+    ) {
+        self.name = name
+        self.action = action
+        self.selector = selector
+        self.dryRun = dryRun
+        self.rules = rules()
+        self.at = SourceLocation(file: file, line: line)
+    }
+}
+
+/// One rule: every `from` source OR-ed, every `to` operation OR-ed, and the two AND-ed.
+public struct Rule: Codable, Hashable, Sendable {
+    public var from: [Source]
+    public var to: [Operation]
+
+    public init(from: [Source] = [], to: [Operation] = []) {
+        self.from = from
+        self.to = to
+    }
+
+    /// Who connects. Fields of one source AND; values of one field OR; `not` fields exclude.
+    public struct Source: Codable, Hashable, Sendable {
+        public var principals: [String] = []
+        public var notPrincipals: [String] = []
+        public var namespaces: [String] = []
+        public var notNamespaces: [String] = []
+        public var ipBlocks: [String] = []
+        public var notIpBlocks: [String] = []
+
+        public init(principals: [String] = [], notPrincipals: [String] = [], namespaces: [String] = [],
+                    notNamespaces: [String] = [], ipBlocks: [String] = [], notIpBlocks: [String] = []) {
+            self.principals = principals
+            self.notPrincipals = notPrincipals
+            self.namespaces = namespaces
+            self.notNamespaces = notNamespaces
+            self.ipBlocks = ipBlocks
+            self.notIpBlocks = notIpBlocks
+        }
+
+        public static func principals(_ values: [String]) -> Source { Source(principals: values) }
+        public static func namespaces(_ values: [String]) -> Source { Source(namespaces: values) }
+        public static func ipBlocks(_ values: [String]) -> Source { Source(ipBlocks: values) }
+    }
+
+    /// What is connected to (at L4: destination ports).
+    public struct Operation: Codable, Hashable, Sendable {
+        public var ports: [Int] = []
+        public var notPorts: [Int] = []
+
+        public init(ports: [Int] = [], notPorts: [Int] = []) {
+            self.ports = ports
+            self.notPorts = notPorts
+        }
+
+        public static func ports(_ values: [Int]) -> Operation { Operation(ports: values) }
+    }
+}
+
+@resultBuilder
+public enum RuleBuilder {
+    public static func buildExpression(_ rule: Rule) -> [Rule] { [rule] }
+    public static func buildBlock(_ parts: [Rule]...) -> [Rule] { parts.flatMap { $0 } }
+    public static func buildArray(_ parts: [[Rule]]) -> [Rule] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [Rule]?) -> [Rule] { part ?? [] }
+    public static func buildEither(first part: [Rule]) -> [Rule] { part }
+    public static func buildEither(second part: [Rule]) -> [Rule] { part }
+}

@@ -1,0 +1,126 @@
+import Dataplane
+import XCTest
+
+/// The L4 authorization table: evaluation order and match semantics as the reference states them.
+final class AuthorizationTests: XCTestCase {
+    let echo = Workload(uid: "apps/echo", name: "echo", namespace: "apps", serviceAccount: "echo", node: "a",
+                        address: "10.0.0.3", tunnel: .hbone, netns: "x", labels: [:])
+    let sleep = SpiffeID(trustDomain: "cluster.local", namespace: "apps", serviceAccount: "sleep")
+    let other = SpiffeID(trustDomain: "cluster.local", namespace: "other", serviceAccount: "client")
+
+    func facts(_ identity: SpiffeID?, port: Int = 8000, from ip: String = "10.0.0.2") -> ConnectionFacts {
+        ConnectionFacts(sourceIdentity: identity, sourceIP: ip, destinationIP: echo.address, destinationPort: port, destination: echo)
+    }
+
+    func policy(_ name: String, _ action: Authorization.Action, scope: Authorization.Scope = .namespace,
+                namespace: String = "apps", dryRun: Bool = false, _ match: Authorization.Match?) -> Authorization {
+        Authorization(name: name, namespace: namespace, scope: scope, workloads: scope == .workloadSelector ? ["apps/echo"] : [],
+                            action: action, dryRun: dryRun, rules: match.map { [.init([.init([$0])])] } ?? [])
+    }
+
+    func principals(_ values: [String]) -> Authorization.Match {
+        var match = Authorization.Match()
+        match.principals = values
+        return match
+    }
+
+    func testNoPoliciesAllows() {
+        let decision = authorize(facts(sleep), policies: [])
+        XCTAssertTrue(decision.allowed)
+        XCTAssertNil(decision.policy)
+        XCTAssertEqual(decision.reason, "no allow policies")
+    }
+
+    func testAllowForOnePrincipalRefusesAnother() {
+        let policies = [policy("allow-sleep", .allow, principals(["cluster.local/ns/apps/sa/sleep"]))]
+        XCTAssertEqual(authorize(facts(sleep), policies: policies).policy, "apps/allow-sleep")
+        let denied = authorize(facts(other), policies: policies)
+        XCTAssertFalse(denied.allowed)
+        XCTAssertEqual(denied.reason, "allow policies exist, but none allowed")
+    }
+
+    func testDenyWinsOverAllow() {
+        let policies = [
+            policy("allow-all", .allow, Authorization.Match()),
+            policy("deny-sleep", .deny, principals(["cluster.local/ns/apps/sa/sleep"])),
+        ]
+        let decision = authorize(facts(sleep), policies: policies)
+        XCTAssertFalse(decision.allowed)
+        XCTAssertEqual(decision.policy, "apps/deny-sleep")
+        XCTAssertEqual(decision.reason, "explicitly denied by apps/deny-sleep")
+        XCTAssertTrue(authorize(facts(other), policies: policies).allowed)
+    }
+
+    func testPolicyWithoutRulesNeverMatches() {
+        XCTAssertTrue(authorize(facts(sleep), policies: [policy("empty-deny", .deny, nil)]).allowed)
+        XCTAssertFalse(authorize(facts(sleep), policies: [policy("empty-allow", .allow, nil)]).allowed)
+    }
+
+    func testNotFieldsExcludeMatches() {
+        var match = Authorization.Match()
+        match.notNamespaces = ["apps"]
+        let policies = [policy("deny-outsiders", .deny, match)]
+        XCTAssertTrue(authorize(facts(sleep), policies: policies).allowed)
+        XCTAssertFalse(authorize(facts(other), policies: policies).allowed)
+    }
+
+    func testPlaintextHasNoIdentity() {
+        // Identity fields cannot match plaintext: an ALLOW by principal refuses it...
+        XCTAssertFalse(authorize(facts(nil), policies: [policy("allow-sleep", .allow, principals(["cluster.local/ns/apps/sa/sleep"]))]).allowed)
+        // ...and a DENY of everyone but a principal denies it.
+        var match = Authorization.Match()
+        match.notPrincipals = ["cluster.local/ns/apps/sa/sleep"]
+        XCTAssertFalse(authorize(facts(nil), policies: [policy("only-sleep", .deny, match)]).allowed)
+        XCTAssertTrue(authorize(facts(sleep), policies: [policy("only-sleep", .deny, match)]).allowed)
+    }
+
+    func testFieldsAndValuesCombine() {
+        var match = Authorization.Match()
+        match.namespaces = ["apps", "tools"]     // values of one field: OR
+        match.destinationPorts = [9000]          // different fields: AND
+        let policies = [policy("port-9000", .allow, match)]
+        XCTAssertTrue(authorize(facts(sleep, port: 9000), policies: policies).allowed)
+        XCTAssertFalse(authorize(facts(sleep, port: 8000), policies: policies).allowed)
+        XCTAssertFalse(authorize(facts(other, port: 9000), policies: policies).allowed)
+    }
+
+    func testClausesAndRulesCombine() {
+        var fromApps = Authorization.Match()
+        fromApps.namespaces = ["apps"]
+        var toPort = Authorization.Match()
+        toPort.destinationPorts = [8000]
+        var fromOther = Authorization.Match()
+        fromOther.namespaces = ["other"]
+        // Rule 1: (from apps) AND (to 8000); Rule 2: from other. Rules OR.
+        let allow = Authorization(name: "p", namespace: "apps", scope: .namespace, action: .allow, rules: [
+            .init([.init([fromApps]), .init([toPort])]), .init([.init([fromOther])]),
+        ])
+        XCTAssertTrue(authorize(facts(sleep, port: 8000), policies: [allow]).allowed)
+        XCTAssertFalse(authorize(facts(sleep, port: 9000), policies: [allow]).allowed)
+        XCTAssertTrue(authorize(facts(other, port: 9000), policies: [allow]).allowed)
+    }
+
+    func testSourceCIDRsAndPrincipalWildcards() {
+        var match = Authorization.Match()
+        match.sourceIPs = ["10.0.0.0/24"]
+        match.principals = ["cluster.local/ns/apps/*"]
+        let policies = [policy("p", .allow, match)]
+        XCTAssertTrue(authorize(facts(sleep, from: "10.0.0.9"), policies: policies).allowed)
+        XCTAssertFalse(authorize(facts(sleep, from: "10.0.1.9"), policies: policies).allowed)
+    }
+
+    func testDryRunIsOnlyLogged() {
+        let decision = authorize(facts(sleep), policies: [policy("would-deny", .deny, dryRun: true, principals(["*"]))])
+        XCTAssertTrue(decision.allowed)
+        XCTAssertEqual(decision.dryRunMatches, ["apps/would-deny"])
+    }
+
+    func testScopes() {
+        let elsewhere = policy("elsewhere", .deny, namespace: "other", principals(["*"]))
+        XCTAssertTrue(authorize(facts(sleep), policies: [elsewhere]).allowed)
+        let global = policy("global", .deny, scope: .global, namespace: "istio-system", principals(["*"]))
+        XCTAssertFalse(authorize(facts(sleep), policies: [global]).allowed)
+        let selected = policy("selected", .deny, scope: .workloadSelector, principals(["*"]))
+        XCTAssertFalse(authorize(facts(sleep), policies: [selected]).allowed)
+    }
+}
