@@ -29,8 +29,8 @@ final class FoundationEndToEndTests: XCTestCase {
         XCTAssertEqual(rawTCP.first?.reply?.pod, "legacy/server")
         XCTAssertEqual(rawTCP.first?.echoIntact, true)
 
-        // Nothing listens on the client pod: refused, and said so.
-        let refused = try Harness.calls(from: "ambient/sleep-b", "tcp://10.244.0.2:8000", expect: 1)
+        // Nothing listens there, and no mesh is in the way: the kernel refuses, and the client says so.
+        let refused = try Harness.calls(from: "legacy/client", "tcp://10.244.1.4:9999", expect: 1)
         XCTAssertEqual(refused.first?.outcome, .refused)
 
         // exec runs inside the pod's netns: it sees the pod's address, not the host's.

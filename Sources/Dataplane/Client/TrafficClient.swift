@@ -16,9 +16,12 @@ public struct TrafficClient: Sendable {
     public var payloadSize: Int
     public var timeout: TimeAmount
     public var headers: [(String, String)]
+    /// Raw TCP: keep the connection open this long after sending, before half-closing (a long-lived connection).
+    public var hold: TimeAmount
 
     public init(host: String, port: Int, protocol: Scheme = .http, path: String = "/", payloadSize: Int = 0,
-                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = []) {
+                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = [], hold: TimeAmount = .zero) {
+        self.hold = hold
         self.host = host
         self.port = port
         self.protocol = `protocol`
@@ -148,6 +151,12 @@ public struct TrafficClient: Sendable {
         }
         defer { channel.close(promise: nil) }
         try channel.writeAndFlush(ByteBuffer(bytes: payload)).wait()
+        if hold > .zero {
+            // Held open: a connection ended by the other side while held (a policy change, say) ends the call.
+            let held = channel.eventLoop.scheduleTask(in: hold) {}
+            channel.closeFuture.whenComplete { _ in held.cancel() }  // no-op once the hold is over
+            guard (try? held.futureResult.wait()) != nil else { throw ChannelError.eof }
+        }
         try channel.close(mode: .output).wait()
         return try awaitWithDeadline(promise.futureResult, channel: channel)
     }

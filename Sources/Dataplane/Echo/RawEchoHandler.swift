@@ -8,6 +8,8 @@ final class RawEchoHandler: ChannelInboundHandler {
 
     private let identity: EchoIdentity
     private var greeted = false
+    /// Completes once everything echoed so far is written (writes complete in order).
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(identity: EchoIdentity) { self.identity = identity }
 
@@ -20,13 +22,16 @@ final class RawEchoHandler: ChannelInboundHandler {
             line.writeInteger(UInt8(ascii: "\n"))
             context.write(wrapOutboundOut(line), promise: nil)
         }
-        context.writeAndFlush(data, promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(data, promise: written)
+        lastWrite = written.futureResult
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // The client finished sending: finish our side once everything is echoed.
+        // The client finished sending: finish once everything is echoed. (Closing output right away
+        // would become a full close in NIO, input being closed, and drop echo bytes still queued.)
         if let event = event as? ChannelEvent, event == .inputClosed {
-            context.close(mode: .output, promise: nil)
+            if let lastWrite { lastWrite.whenComplete { _ in context.close(promise: nil) } } else { context.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -54,7 +54,7 @@ private final class AdminHandler: ChannelInboundHandler {
         case (15000, "/config_dump"):
             ztunnel.dump().whenComplete { result in
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
                 let body = (try? result.get()).flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
                 send(body == nil ? .internalServerError : .ok, body ?? "{}")
             }

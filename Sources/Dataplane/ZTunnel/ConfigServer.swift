@@ -58,7 +58,7 @@ private final class ConfigRequestHandler: ChannelInboundHandler {
         } else {
             ztunnel.dump().whenComplete { result in
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
                 let text = (try? result.get()).flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
                 reply(text ?? "error: no dump")
             }

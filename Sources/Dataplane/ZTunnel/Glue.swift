@@ -27,7 +27,13 @@ final class GlueHandler: ChannelDuplexHandler {
         return (a, b)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    /// Whether this side is an HBONE stream (an HTTP/2 stream channel) rather than a TCP socket.
+    private var isStream = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        isStream = (try? context.pipeline.syncOperations.handler(type: HBONEStream.self)) != nil
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
@@ -37,15 +43,37 @@ final class GlueHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         bytesRead += bytes.readableBytes
-        partner?.context?.write(wrapOutboundOut(bytes), promise: nil)
+        partner?.send(bytes)
+    }
+
+    /// Completes when the last byte handed to this side has been written (writes complete in order).
+    private var lastWrite: EventLoopFuture<Void>?
+
+    private func send(_ bytes: ByteBuffer) {
+        guard let context else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(bytes), promise: written)
+        lastWrite = written.futureResult
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
 
     func channelInactive(context: ChannelHandlerContext) {
         onClose(bytesRead)
-        partner?.context?.close(promise: nil)
+        if failed {
+            // Reset or error: abort the other side too, as ztunnel does.
+            partner?.context?.close(promise: nil)
+        } else {
+            // A clean end (an HTTP/2 stream may close before its END_STREAM reaches us): the partner
+            // writes what it has, then closes.
+            partner?.inputDone = true
+            partner?.shutOutput()
+            partner?.closeIfFinished()
+        }
     }
+
+    /// An error (a reset, say) ended this side.
+    private var failed = false
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
@@ -56,19 +84,34 @@ final class GlueHandler: ChannelDuplexHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// Stops writing to this side once its partner has nothing more to send.
     private func shutOutput() {
         guard let context, !outputDone else { return }
         outputDone = true
-        context.flush()
-        context.close(mode: .output, promise: nil)
-        closeIfFinished()
+        if inputDone && !isStream {
+            closeIfFinished()
+        } else {
+            // Queued bytes go first: NIO shuts a socket's output after pending writes, and an HBONE
+            // stream's END_STREAM waits behind its DATA (and its flow-control window).
+            context.flush()
+            context.close(mode: .output, promise: nil)
+        }
     }
 
+    /// Both directions are done. A socket is closed once its queued bytes are written (NIO's full
+    /// close would drop them); an HTTP/2 stream closes by itself after END_STREAM both ways, and
+    /// closing it here would reset it with DATA still held back by flow control.
     private func closeIfFinished() {
-        if inputDone && outputDone { context?.close(promise: nil) }
+        guard inputDone && outputDone, !isStream, let context else { return }
+        context.flush()
+        guard let lastWrite else { return context.close(promise: nil) }
+        lastWrite.whenComplete { _ in context.close(promise: nil) }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failed = true
+        context.close(promise: nil)
+    }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { partner?.resumeReading() }

@@ -24,11 +24,13 @@ final class Holdback: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Delivers what was held to the handlers after this one, then steps aside.
+    /// Bytes that arrive re-entrantly while draining (an HTTP/2 stream delivers buffered frames
+    /// synchronously on read) queue behind the held ones, so order is kept.
     func release(_ context: ChannelHandlerContext) {
+        let delivered = !held.isEmpty
+        while !held.isEmpty { context.fireChannelRead(wrapInboundOut(held.removeFirst())) }
         released = true
-        for bytes in held { context.fireChannelRead(wrapInboundOut(bytes)) }
-        if !held.isEmpty { context.fireChannelReadComplete() }
-        held = []
+        if delivered { context.fireChannelReadComplete() }
         if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
     }
 }

@@ -22,6 +22,9 @@ struct ClientApp: ParsableCommand {
     @Option(help: "Seconds before a call counts as timed out.")
     var timeout = 5.0
 
+    @Option(help: "Raw TCP: seconds to hold each connection open after sending (a long-lived connection).")
+    var hold = 0.0
+
     @Option(name: .customLong("header"), help: "An extra HTTP header as name:value (repeatable).")
     var headers: [String] = []
 
@@ -57,6 +60,7 @@ struct ClientApp: ParsableCommand {
             return (String(header[..<split]), String(header[header.index(after: split)...]).trimmingCharacters(in: .whitespaces))
         }
         return TrafficClient(host: String(authority[..<colon]), port: port, protocol: proto, path: path,
-                             payloadSize: payload, timeout: .milliseconds(Int64(timeout * 1000)), headers: extra)
+                             payloadSize: payload, timeout: .milliseconds(Int64((timeout + hold) * 1000)), headers: extra,
+                             hold: .milliseconds(Int64(hold * 1000)))
     }
 }

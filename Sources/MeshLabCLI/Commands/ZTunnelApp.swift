@@ -46,3 +46,23 @@ struct ZTunnelConfig: ParsableCommand {
         }
     }
 }
+
+struct ZTunnelRestart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ztunnel-restart",
+        abstract: "Restart a node's ztunnel (or start it again after a crash) and push it the current config.")
+
+    @Option(help: "The lab (default: the only lab that is up).")
+    var lab: String?
+
+    @Argument(help: "The node.")
+    var node: String
+
+    func run() throws {
+        try reportingErrors {
+            let name = try lab ?? RunningLabs.onlyOne()
+            try Orchestrator().restartZTunnel(lab: name, node: node)
+            say("ztunnel on \(node) restarted and configured")
+        }
+    }
+}

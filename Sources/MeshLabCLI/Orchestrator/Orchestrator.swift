@@ -84,6 +84,25 @@ struct Orchestrator {
         return version
     }
 
+    /// Stops a node's ztunnel (if still running) and starts a fresh one with the current config,
+    /// as a DaemonSet rollout would. While it is gone, captured traffic fails: nothing bypasses it.
+    func restartZTunnel(lab: String, node: String) throws {
+        let directory = StateDirectory(lab: lab)
+        guard directory.exists else { throw CLIError("lab '\(lab)' is not up", hint: "`meshlab status` lists the labs that are up") }
+        var state = try directory.state()
+        let plan = try directory.read(Plan.self, from: "plan.json")
+        guard let spec = plan.processes.first(where: { $0.name == "ztunnel-\(node)" }) else {
+            throw CLIError("lab '\(lab)' has no ztunnel on node '\(node)'", hint: "ztunnels run on: \(plan.ztunnelNodes.joined(separator: ", "))")
+        }
+        NetnsProcess.terminate(state.processes.filter { $0.name == spec.name }.map(\.pid))
+        state.processes.removeAll { $0.name == spec.name }
+        state.processes += try startProcesses([spec], directory: directory)
+        try directory.save(state)
+        let controlPlane = ControlPlane(directory: directory)
+        try controlPlane.push(MeshConfigCompiler.compile(try directory.topology(), version: state.configVersion ?? 1), to: [node],
+                              authority: try controlPlane.authority())
+    }
+
     /// Removes a lab completely: processes, netns (and with them every link), state.
     func down(_ lab: String) throws {
         let directory = StateDirectory(lab: lab)
