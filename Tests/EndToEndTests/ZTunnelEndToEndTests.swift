@@ -169,3 +169,37 @@ final class ZTunnelEndToEndTests: XCTestCase {
         XCTAssertEqual(try Harness.calls(from: "legacy/client", "http://10.244.1.3:8000/").first?.reply?.pod, "ambient/echo-b")
     }
 }
+
+extension ZTunnelEndToEndTests {
+    func openFiles(_ node: String) throws -> Int {
+        let pid = try Harness.run("pgrep", ["-f", "meshlab ztunnel --lab ambient-basic --node \(node)"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+    }
+
+    func pooled(_ node: String) throws -> Int {
+        try JSONDecoder().decode(ZTunnelDump.self, from: Data(Harness.meshlab("ztunnel-config", node).stdout.utf8)).pooledConnections
+    }
+
+    func testTenThousandConcurrentConnectionsArriveIntactAndReleaseTheirDescriptors() throws {
+        try Harness.meshlab("up")
+        defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
+        _ = try Harness.calls(from: "ambient/sleep-a", "tcp://10.244.1.3:9000")  // warm: one pooled HBONE connection
+        let before = (a: try openFiles("node-a"), b: try openFiles("node-b"), pool: try pooled("node-a"))
+
+        let output = try Harness.meshlab("exec", "ambient/sleep-a", "--", Harness.binary, "client", "tcp://10.244.1.3:9000",
+                                         "-n", "10000", "--concurrency", "10000", "--payload", "1024", "--summary", "--timeout", "120")
+        let summary = try JSONDecoder().decode(CallSummary.self, from: Data(output.stdout.utf8))
+        XCTAssertEqual(summary.calls, 10000)
+        XCTAssertEqual(summary.intact, 10000, "\(summary.outcomes)")
+
+        // Every tunnel's descriptors are released; what stays is the pool (server ends on node-b).
+        let grown = try pooled("node-a") - before.pool
+        func settled(_ node: String, _ baseline: Int) throws -> Int {
+            for _ in 0..<100 where try openFiles(node) != baseline + grown { usleep(50_000) }
+            return try openFiles(node)
+        }
+        XCTAssertEqual(try settled("node-a", before.a), before.a + grown)
+        XCTAssertEqual(try settled("node-b", before.b), before.b + grown)
+    }
+}

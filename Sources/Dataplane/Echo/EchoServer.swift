@@ -19,7 +19,7 @@ public struct EchoServer: Sendable {
         let identity = EchoIdentity(pod: pod, node: node)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.backlog, value: 65535)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in

@@ -35,6 +35,7 @@ extension ZTunnel {
                 }
             }
             .withBoundSocket(fd)
+            .always { _ in PodSockets.restoreBacklog(fd) }
     }
 
     /// Decides one CONNECT: 400 malformed or authority not this connection's address, 503 unknown

@@ -9,6 +9,8 @@ import Netns
 public enum PodSockets {
     /// SO_MARK on every ztunnel socket (1337): the pod's rules skip marked traffic.
     public static let mark: Int32 = 0x539
+    /// Listen backlog, capped by the pod netns' net.core.somaxconn (which labs raise to 65535).
+    public static let backlog: Int32 = 65535
 
     /// A listening socket on 0.0.0.0:`port` inside `netns`.
     public static func listen(netns: String, port: Int) throws -> CInt {
@@ -19,7 +21,7 @@ public enum PodSockets {
                 let bound = withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
                 }
-                guard bound == 0, Glibc.listen(fd, 1024) == 0 else {
+                guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
                     let error = NetnsError.errno("listen on :\(port) in \(netns)")
                     close(fd)
                     throw error
@@ -61,6 +63,12 @@ public enum PodSockets {
                 }
             }
         }
+    }
+
+    /// NIO calls listen() again, with its default backlog of 128, when it adopts a bound socket;
+    /// a second listen() on a listening socket just resizes its queue, so set ours back.
+    static func restoreBacklog(_ fd: CInt) {
+        _ = Glibc.listen(fd, backlog)
     }
 
     private static func newSocket(blocking: Bool = false) throws -> CInt {

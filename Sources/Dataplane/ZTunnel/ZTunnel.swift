@@ -61,7 +61,8 @@ public final class ZTunnel: @unchecked Sendable {
     public func dump() -> EventLoopFuture<ZTunnelDump> {
         eventLoop.submit {
             ZTunnelDump(node: self.node, config: self.config, identities: self.tls?.heldIdentities.map(\.uri) ?? [],
-                        capturedWorkloads: self.captured.keys.sorted(), openConnections: self.tracked.count)
+                        capturedWorkloads: self.captured.keys.sorted(), openConnections: self.tracked.count,
+                        pooledConnections: self.hbonePool.values.reduce(0) { $0 + $1.filter { !$0.closed }.count })
         }
     }
 
@@ -87,6 +88,7 @@ public final class ZTunnel: @unchecked Sendable {
     /// A listener whose accepted connections start paused and are handed to `accept`.
     private func serve(_ fd: CInt, accept: @escaping (Channel) -> Void) -> EventLoopFuture<Channel> {
         ServerBootstrap(group: eventLoop)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)  // accept bursts in batches
             .childChannelOption(.autoRead, value: false)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -97,6 +99,7 @@ public final class ZTunnel: @unchecked Sendable {
                 }
             }
             .withBoundSocket(fd)
+            .always { _ in PodSockets.restoreBacklog(fd) }
     }
 
     // MARK: shared plumbing

@@ -19,4 +19,6 @@ public struct ZTunnelDump: Codable, Sendable {
     public var identities: [String]
     public var capturedWorkloads: [String]
     public var openConnections: Int
+    /// HBONE connections in the outbound pool (each carries up to 100 tunnels).
+    public var pooledConnections: Int
 }

@@ -11,10 +11,12 @@ extension Plan {
             Sysctl(key: "net.ipv4.conf.all.rp_filter", value: "0"),
             Sysctl(key: "net.ipv4.conf.default.rp_filter", value: "0"),
         ]
+        // Deep accept queues, so a burst of thousands of connections queues instead of being dropped.
+        let podSysctls = [Sysctl(key: "net.core.somaxconn", value: "65535")]
         namespaces = [NetnsSetup(name: topology.underlay.netns, sysctls: [])]
             + topology.nodes.map { NetnsSetup(name: $0.netns, sysctls: routerSysctls) }
-            + topology.pods.map { NetnsSetup(name: $0.netns, sysctls: []) }
-            + topology.ztunnels.map { NetnsSetup(name: $0.netns, sysctls: []) }
+            + topology.pods.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
+            + topology.ztunnels.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
 
         // The underlay netns owns the bridge and one veth per node, whose other end is the node's eth0.
         let underlayBridge = topology.underlay.bridge

@@ -3,6 +3,7 @@ import Dataplane
 import Foundation
 import NIOCore
 import NIOPosix
+import Netns
 
 struct ClientApp: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,18 +26,32 @@ struct ClientApp: ParsableCommand {
     @Option(help: "Raw TCP: seconds to hold each connection open after sending (a long-lived connection).")
     var hold = 0.0
 
+    @Option(help: "Raw TCP: how many calls may be open at once (default: one after another).")
+    var concurrency = 1
+
+    @Flag(help: "Print one summary line instead of a line per call.")
+    var summary = false
+
     @Option(name: .customLong("header"), help: "An extra HTTP header as name:value (repeatable).")
     var headers: [String] = []
 
     func run() throws {
         let client = try parse()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        raiseOpenFileLimit()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency > 1 ? 2 : 1)
         defer { try? group.syncShutdownGracefully() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let results = client.run(count: count, group: group) { result in
-            print(String(decoding: (try? encoder.encode(result)) ?? Data(), as: UTF8.self))
+        func line<T: Encodable>(_ value: T) { print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)) }
+        let results: [CallResult]
+        if concurrency > 1 {
+            guard client.protocol == .tcp else { throw ValidationError("--concurrency works with tcp:// targets") }
+            results = client.runConcurrently(count: count, concurrency: concurrency, group: group)
+            if !summary { for result in results { line(result) } }
+        } else {
+            results = client.run(count: count, group: group) { if !summary { line($0) } }
         }
+        if summary { line(CallSummary(results)) }
         if !results.allSatisfy(\.ok) { throw ExitCode(1) }
     }
 

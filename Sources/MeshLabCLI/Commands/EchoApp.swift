@@ -21,6 +21,7 @@ struct EchoApp: ParsableCommand {
     var ports: [Int]
 
     func run() throws {
+        raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channels = try EchoServer(pod: pod, node: node, ports: ports).start(group: group)
         NetnsProcess.signalReady()

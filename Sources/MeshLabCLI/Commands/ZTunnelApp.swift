@@ -16,6 +16,7 @@ struct ZTunnelApp: ParsableCommand {
     var node: String
 
     func run() throws {
+        raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
