@@ -203,3 +203,46 @@ extension ZTunnelEndToEndTests {
         XCTAssertEqual(try settled("node-b", before.b), before.b + grown)
     }
 }
+
+extension ZTunnelEndToEndTests {
+    func testApplyAddsAndRemovesPodsWhileTheLabRuns() throws {
+        try Harness.meshlab("up", "l4-policy")
+        defer { _ = try? Harness.meshlab("down", "l4-policy", expect: nil) }
+        let changed = try Harness.temporaryFile("l4-policy-pods.swift", """
+            import MeshLab
+
+            let lab = Lab("l4-policy") {
+                Node("node-a")
+                Node("node-b")
+                Namespace("ambient", mode: .ambient) {
+                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+                    Pod("late", serviceAccount: "sleep", node: "node-b", app: .client)
+                    Pod("echo", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
+                    AuthorizationPolicy("allow-sleep", selector: ["app": "echo"]) {
+                        Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])])
+                    }
+                }
+                Namespace("legacy", mode: .none) {
+                    Pod("client", node: "node-a", app: .client)
+                }
+            }
+            """)
+        let applied = try Harness.meshlab("apply", changed)
+        XCTAssertTrue(applied.stderr.contains("added: ambient/late"), applied.stderr)
+        XCTAssertTrue(applied.stderr.contains("removed: ambient/intruder"), applied.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/l4-policy-ambient-intruder"))
+
+        // The new pod is captured by its node's ztunnel at once and calls with its own identity.
+        let dump = try JSONDecoder().decode(ZTunnelDump.self, from: Data(Harness.meshlab("ztunnel-config", "--lab", "l4-policy", "node-b").stdout.utf8))
+        XCTAssertEqual(dump.capturedWorkloads, ["ambient/echo", "ambient/late"])
+        let call = try Harness.calls(lab: "l4-policy", from: "ambient/late", "http://10.244.1.2:8000/")
+        XCTAssertEqual(call.first?.reply?.pod, "ambient/echo")
+        XCTAssertEqual(call.first?.reply?.sourceIP, "10.244.1.3")
+        XCTAssertTrue(try ztunnelLog("l4-policy", "node-b").contains {
+            $0["event"] as? String == "policy" && $0["src.addr"].map { "\($0)".hasPrefix("10.244.1.3:") } == true
+                && $0["allowed"] as? Bool == true && $0["src.identity"] as? String == "spiffe://cluster.local/ns/ambient/sa/sleep"
+        })
+        let node = try JSONDecoder().decode(ZTunnelDump.self, from: Data(Harness.meshlab("ztunnel-config", "--lab", "l4-policy", "node-a").stdout.utf8))
+        XCTAssertEqual(node.capturedWorkloads, ["ambient/sleep"], "the removed pod is released")
+    }
+}

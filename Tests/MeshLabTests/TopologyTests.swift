@@ -53,3 +53,28 @@ final class TopologyTests: XCTestCase {
     }
 }
 
+
+extension TopologyTests {
+    /// `apply` re-plans against the running lab: kept pods keep addresses and devices, removed ones'
+    /// are not reused (the kernel frees them asynchronously), new pods get free ones.
+    func testAllocationIsStableAcrossApply() throws {
+        let running = try Topology(Lab("t") {
+            Node("a")
+            Namespace("x") { Pod("p0", node: "a"); Pod("p1", node: "a"); Pod("p2", node: "a") }
+        })
+        let updated = try Topology(Lab("t") {
+            Node("a")
+            Namespace("x") { Pod("new", node: "a"); Pod("p0", node: "a"); Pod("p2", node: "a") }
+        }, previous: running)
+        let byName = Dictionary(uniqueKeysWithValues: updated.pods.map { ($0.name, $0) })
+        XCTAssertEqual(byName["p0"]?.ip.description, "10.244.0.2")
+        XCTAssertEqual(byName["p2"]?.ip.description, "10.244.0.4")
+        XCTAssertEqual(byName["p2"]?.hostVeth, "veth2")
+        XCTAssertEqual(byName["new"]?.ip.description, "10.244.0.5", "p1's 10.244.0.3 is not reused")
+        XCTAssertEqual(byName["new"]?.hostVeth, "veth3")
+        let addition = Plan(updated, addingPods: ["x/new"])
+        XCTAssertEqual(addition.netnsNames, ["t-x-new"])
+        XCTAssertEqual(addition.links.flatMap(\.ops), [.veth(name: "veth3", alias: "meshlab:t:x/new", peer: "eth0", peerNetns: "t-x-new", master: nil)])
+        XCTAssertEqual(addition.processes, [])
+    }
+}

@@ -1,6 +1,16 @@
 extension Plan {
     /// Turns a topology into kernel operations and process specs. Pure: no kernel calls.
     public init(_ topology: Topology) {
+        self.init(topology, pods: topology.pods, infrastructure: true)
+    }
+
+    /// What to add to a running lab for `ids` (pods `apply` adds): their netns, veths, routes,
+    /// redirection and apps; nothing of the nodes, underlay or ztunnels, which already exist.
+    public init(_ topology: Topology, addingPods ids: Set<String>) {
+        self.init(topology, pods: topology.pods.filter { ids.contains($0.id) }, infrastructure: false)
+    }
+
+    private init(_ topology: Topology, pods: [Topology.PodInfo], infrastructure: Bool) {
         let lab = topology.lab
         let marker = Naming.marker(lab: lab)
         self.lab = lab
@@ -13,21 +23,23 @@ extension Plan {
         ]
         // Deep accept queues, so a burst of thousands of connections queues instead of being dropped.
         let podSysctls = [Sysctl(key: "net.core.somaxconn", value: "65535")]
-        namespaces = [NetnsSetup(name: topology.underlay.netns, sysctls: [])]
-            + topology.nodes.map { NetnsSetup(name: $0.netns, sysctls: routerSysctls) }
-            + topology.pods.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
-            + topology.ztunnels.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
+        let ztunnels = infrastructure ? topology.ztunnels : []
+        let nodes = infrastructure ? topology.nodes : []
+        namespaces = (infrastructure ? [NetnsSetup(name: topology.underlay.netns, sysctls: [])] : [])
+            + nodes.map { NetnsSetup(name: $0.netns, sysctls: routerSysctls) }
+            + pods.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
+            + ztunnels.map { NetnsSetup(name: $0.netns, sysctls: podSysctls) }
 
         // The underlay netns owns the bridge and one veth per node, whose other end is the node's eth0.
         let underlayBridge = topology.underlay.bridge
-        links = [NetnsOps(netns: topology.underlay.netns, ops: [.bridge(name: underlayBridge, alias: marker)] + topology.nodes.map {
+        links = infrastructure ? [NetnsOps(netns: topology.underlay.netns, ops: [.bridge(name: underlayBridge, alias: marker)] + topology.nodes.map {
             .veth(name: $0.underlayPort, alias: "\(marker):\($0.name)", peer: Naming.nodeUplink, peerNetns: $0.netns, master: underlayBridge)
-        })]
+        })] : []
         // Each node netns owns one veth per pod on it, whose other end is the pod's eth0.
         links += topology.nodes.map { node in
-            NetnsOps(netns: node.netns, ops: topology.pods.filter { $0.node == node.name }.map {
+            NetnsOps(netns: node.netns, ops: pods.filter { $0.node == node.name }.map {
                 .veth(name: $0.hostVeth, alias: "\(marker):\($0.id)", peer: Naming.podInterface, peerNetns: $0.netns, master: nil)
-            } + topology.ztunnels.filter { $0.node == node.name }.map {
+            } + ztunnels.filter { $0.node == node.name }.map {
                 .veth(name: $0.hostVeth, alias: "\(marker):ztunnel", peer: Naming.podInterface, peerNetns: $0.netns, master: nil)
             })
         }
@@ -35,19 +47,21 @@ extension Plan {
         // ptp routing: every host veth holds the node's gateway /32; each pod is a /32 route on its veth;
         // other nodes' pod blocks go via their underlay address.
         addressing = topology.nodes.map { node in
-            var ops: [NetOp] = [.up(device: Naming.nodeUplink), .address(device: Naming.nodeUplink, cidr: "\(node.underlayIP)/\(topology.underlay.cidr.prefix)")]
-            let local = topology.pods.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
-                + topology.ztunnels.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
+            var ops: [NetOp] = infrastructure
+                ? [.up(device: Naming.nodeUplink), .address(device: Naming.nodeUplink, cidr: "\(node.underlayIP)/\(topology.underlay.cidr.prefix)")]
+                : []
+            let local = pods.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
+                + ztunnels.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
             for (veth, ip) in local {
                 ops.append(.address(device: veth, cidr: "\(node.gateway)/32"))
                 ops.append(.route(destination: "\(ip)/32", gateway: nil, device: veth))
             }
-            for other in topology.nodes where other.name != node.name {
+            for other in nodes where other.name != node.name {
                 ops.append(.route(destination: other.podCIDR.description, gateway: other.underlayIP.description, device: Naming.nodeUplink))
             }
             return NetnsOps(netns: node.netns, ops: ops)
         }
-        let podEnds = topology.pods.map { ($0.netns, $0.node, $0.ip) } + topology.ztunnels.map { ($0.netns, $0.node, $0.ip) }
+        let podEnds = pods.map { ($0.netns, $0.node, $0.ip) } + ztunnels.map { ($0.netns, $0.node, $0.ip) }
         addressing += podEnds.map { netns, node, ip in
             let gateway = topology.node(named: node)!.gateway
             return NetnsOps(netns: netns, ops: [
@@ -58,16 +72,18 @@ extension Plan {
             ])
         }
 
-        redirection = topology.pods.filter { $0.mode == .ambient }.map { Redirection(netns: $0.netns, mode: .inpod, pod: $0.id) }
+        redirection = pods.filter { $0.mode == .ambient }.map { Redirection(netns: $0.netns, mode: .inpod, pod: $0.id) }
 
-        processes = topology.pods.compactMap { pod in
+        processes = pods.compactMap { pod in
             guard case .echo(let ports) = pod.app else { return nil }
             return ProcessSpec(
                 name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
                 arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
-        } + topology.ztunnels.map {
+        } + ztunnels.map {
             ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns, arguments: ["ztunnel", "--lab", lab, "--node", $0.node])
         }
-        ztunnelNodes = topology.ztunnels.map(\.node)
+        ztunnelNodes = ztunnels.map(\.node)
+        links.removeAll { $0.ops.isEmpty }
+        addressing.removeAll { $0.ops.isEmpty }
     }
 }

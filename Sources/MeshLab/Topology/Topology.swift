@@ -73,7 +73,9 @@ public struct Topology: Codable, Hashable, Sendable {
     }
 
     /// Validates `spec` and allocates addresses. Throws every validation error at once.
-    public init(_ spec: LabSpec) throws(LabErrors) {
+    /// With `previous` (the running lab, for `apply`), pods and services that still exist keep their
+    /// addresses and devices; new ones get free ones.
+    public init(_ spec: LabSpec, previous: Topology? = nil) throws(LabErrors) {
         let errors = validate(spec)
         guard errors.isEmpty else { throw LabErrors(errors) }
         // Validation guarantees these parse and fit.
@@ -92,22 +94,36 @@ public struct Topology: Codable, Hashable, Sendable {
                 podCIDR: block, gateway: block.host(1))
         }
 
-        var nextHost = Dictionary(uniqueKeysWithValues: spec.nodes.map { ($0.name, 2) })
         var pods: [PodInfo] = []
+        let kept = Dictionary(uniqueKeysWithValues: (previous?.pods ?? []).map { ($0.id, $0) })
+        // Addresses and devices of removed pods are not handed out again: the kernel frees a netns
+        // (and the veth and route that came with it) asynchronously.
+        var usedIPs = Set((previous?.pods ?? []).map(\.ip)), usedVeths = Set((previous?.pods ?? []).map(\.hostVeth))
+        var placed: [(Pod, String, String)] = []  // pod, namespace, node
         for namespace in spec.namespaces {
             for pod in namespace.pods {
-                let index = pods.count
-                let nodeName = pod.node ?? spec.nodes[index % spec.nodes.count].name
-                let node = nodes.first { $0.name == nodeName }!
-                let host = nextHost[nodeName]!
-                nextHost[nodeName] = host + 1
-                pods.append(PodInfo(
-                    namespace: namespace.name, name: pod.name, mode: namespace.mode, node: nodeName,
-                    ip: node.podCIDR.host(host),
-                    netns: Naming.podNetns(lab: spec.name, namespace: namespace.name, pod: pod.name),
-                    hostVeth: Naming.hostVeth(podIndex: index), serviceAccount: pod.serviceAccount,
-                    labels: pod.labels, app: pod.app, at: pod.at))
+                let nodeName = pod.node ?? spec.nodes[placed.count % spec.nodes.count].name
+                placed.append((pod, namespace.name, nodeName))
             }
+        }
+        var nextHost = Dictionary(uniqueKeysWithValues: spec.nodes.map { ($0.name, 2) })
+        var nextVeth = 0
+        for (index, (pod, namespace, nodeName)) in placed.enumerated() {
+            let node = nodes.first { $0.name == nodeName }!
+            var ip: IPv4, veth: String
+            if let old = kept["\(namespace)/\(pod.name)"], old.node == nodeName {
+                (ip, veth) = (old.ip, old.hostVeth)
+            } else {
+                repeat { ip = node.podCIDR.host(nextHost[nodeName]!); nextHost[nodeName]! += 1 } while usedIPs.contains(ip)
+                repeat { veth = Naming.hostVeth(podIndex: previous == nil ? index : nextVeth); nextVeth += 1 } while usedVeths.contains(veth)
+                usedIPs.insert(ip)
+                usedVeths.insert(veth)
+            }
+            let mode = spec.namespaces.first { $0.name == namespace }!.mode
+            pods.append(PodInfo(
+                namespace: namespace, name: pod.name, mode: mode, node: nodeName, ip: ip,
+                netns: Naming.podNetns(lab: spec.name, namespace: namespace, pod: pod.name),
+                hostVeth: veth, serviceAccount: pod.serviceAccount, labels: pod.labels, app: pod.app, at: pod.at))
         }
         self.pods = pods
 
@@ -117,9 +133,15 @@ public struct Topology: Codable, Hashable, Sendable {
                 let endpoints = namespace.pods
                     .filter { pod in service.selector.allSatisfy { pod.labels[$0.key] == $0.value } }
                     .map { "\(namespace.name)/\($0.name)" }
-                services.append(ServiceInfo(
-                    namespace: namespace.name, name: service.name, vip: serviceCIDR.host(services.count + 1),
-                    ports: service.ports, endpoints: endpoints))
+                let keptVIP = previous?.services.first { $0.namespace == namespace.name && $0.name == service.name }?.vip
+                var vip = keptVIP ?? serviceCIDR.host(services.count + 1)
+                let taken = Set(previous?.services.map(\.vip) ?? [])
+                var next = services.count + 1
+                while keptVIP == nil && (taken.contains(vip) || services.contains { $0.vip == vip }) {
+                    next += 1
+                    vip = serviceCIDR.host(next)
+                }
+                services.append(ServiceInfo(namespace: namespace.name, name: service.name, vip: vip, ports: service.ports, endpoints: endpoints))
             }
         }
         self.services = services

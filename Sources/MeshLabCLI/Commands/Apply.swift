@@ -2,8 +2,8 @@ import ArgumentParser
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Push a changed lab's policies and services to its running ztunnels, restarting nothing.",
-        discussion: "Open connections that the new policies deny are closed, as ztunnel does.")
+        abstract: "Change a running lab: add or remove pods, and push policies and services to its ztunnels.",
+        discussion: "Nothing restarts. Open connections that the new policies deny are closed, as ztunnel does.")
 
     @Argument(help: "The lab file (or built-in name) with the changes.")
     var lab: String?
@@ -11,7 +11,9 @@ struct Apply: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (spec, _) = try LabLoader(progress: say).load(lab)
-            let version = try Orchestrator().apply(spec)
+            let (version, added, removed) = try Orchestrator().apply(spec)
+            if !added.isEmpty { say("added: \(added.joined(separator: ", "))") }
+            if !removed.isEmpty { say("removed: \(removed.joined(separator: ", "))") }
             say("lab \(spec.name): mesh config version \(version) acknowledged by every ztunnel")
         }
     }

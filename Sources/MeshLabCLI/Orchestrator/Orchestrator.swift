@@ -57,31 +57,67 @@ struct Orchestrator {
         return (topology, plan)
     }
 
-    /// Changes a running lab's mesh config (policies, services) without restarting anything: the
-    /// ztunnels re-authorize open connections and close those now denied.
-    func apply(_ spec: LabSpec) throws -> Int {
+    /// Changes a running lab without restarting anything: pods are added (netns, veth, redirection,
+    /// app) or removed, and the new mesh config (policies, services, workloads) is pushed; the
+    /// ztunnels capture new ambient pods, release removed ones, and close connections now denied.
+    func apply(_ spec: LabSpec) throws -> (version: Int, added: [String], removed: [String]) {
         let directory = StateDirectory(lab: spec.name)
         guard directory.exists else {
             throw CLIError("lab '\(spec.name)' is not up", hint: "`meshlab up` it first")
         }
         var state = try directory.state()
         let running = try directory.topology()
-        let updated = try Topology(spec)
-        let shape = { (t: Topology) in t.pods.map { "\($0.id)@\($0.node)/\($0.ip)/\($0.mode)" } + t.nodes.map(\.name) }
-        guard shape(running) == shape(updated) else {
-            throw CLIError("apply changes policies and services; this change also adds, removes or moves pods or nodes",
-                           hint: "`meshlab down \(spec.name)` and `meshlab up` again for topology changes")
+        let updated = try Topology(spec, previous: running)
+        guard updated.nodes.map(\.name) == running.nodes.map(\.name), updated.hasAmbient == running.hasAmbient else {
+            throw CLIError("apply cannot add or remove nodes, or turn the mesh on or off",
+                           hint: "`meshlab down \(spec.name)` and `meshlab up` again")
         }
-        guard !updated.ztunnels.isEmpty else { throw CLIError("lab '\(spec.name)' has no ambient namespace, so no mesh config to change") }
-        let version = (state.configVersion ?? 0) + 1
-        let controlPlane = ControlPlane(directory: directory)
-        try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), to: updated.ztunnels.map(\.node),
-                              authority: try controlPlane.authority())
-        state.configVersion = version
+        let before = Dictionary(uniqueKeysWithValues: running.pods.map { ($0.id, $0) })
+        let after = Dictionary(uniqueKeysWithValues: updated.pods.map { ($0.id, $0) })
+        let moved = updated.pods.filter { pod in before[pod.id].map { $0.node != pod.node || $0.mode != pod.mode || $0.app != pod.app } ?? false }
+        guard moved.isEmpty else {
+            throw CLIError("apply cannot change a running pod's node, mode or app: \(moved.map(\.id).joined(separator: ", "))",
+                           hint: "remove the pod in one apply and add it back in the next, or rename it")
+        }
+        let removed = running.pods.filter { after[$0.id] == nil }
+        let added = Set(updated.pods.filter { before[$0.id] == nil }.map(\.id))
+
+        // Deleting a pod's host veth removes the pair and the node's route at once (a deleted netns
+        // would take them down only when the kernel gets to it).
+        let removedNetns = removed.map(\.netns)
+        NetnsProcess.terminate(NetnsProcess.pids(inNetnsInodes: Set(removedNetns.compactMap(NetworkNamespace.inode))))
+        for pod in removed {
+            try DedicatedThread.run { try NetworkNamespace.within(updated.node(named: pod.node)!.netns) { try RouteSocket().deleteLink(pod.hostVeth) } }
+            try NetworkNamespace.delete(pod.netns)
+        }
+        state.netns.removeAll { removedNetns.contains($0) }
+        state.processes.removeAll { removedNetns.contains($0.netns) }
+
+        let addition = Plan(updated, addingPods: added)
+        state.netns += addition.netnsNames  // recorded first, so a crash here is still cleaned up
+        try directory.save(state)
+        if !added.isEmpty {
+            try PlanExecutor.createNamespaces(addition)
+            try PlanExecutor.createLinks(addition)
+            try PlanExecutor.assignAddresses(addition)
+            try PlanExecutor.redirect(addition)
+            state.processes += try startProcesses(addition.processes, directory: directory)
+        }
+
+        var version = state.configVersion ?? 0
+        if !updated.ztunnels.isEmpty {
+            version += 1
+            let controlPlane = ControlPlane(directory: directory)
+            try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), to: updated.ztunnels.map(\.node),
+                                  authority: try controlPlane.authority())
+            state.configVersion = version
+        }
+        state.phase = .running
         try directory.save(state)
         try directory.write(spec, to: "spec.json")
         try directory.write(updated, to: "topology.json")
-        return version
+        try directory.write(Plan(updated), to: "plan.json")
+        return (version, added.sorted(), removed.map(\.id))
     }
 
     /// Stops a node's ztunnel (if still running) and starts a fresh one with the current config,
