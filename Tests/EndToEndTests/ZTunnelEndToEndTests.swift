@@ -69,6 +69,9 @@ final class ZTunnelEndToEndTests: XCTestCase {
         XCTAssertTrue(metrics.contains("istio_tcp_connections_opened_total{reporter=\"destination\""), metrics)
         XCTAssertTrue(metrics.contains("source_principal=\"spiffe://cluster.local/ns/ambient/sa/sleep\""), metrics)
         XCTAssertTrue(metrics.contains("connection_security_policy=\"mutual_tls\""), metrics)
+        let ready = try Harness.meshlab("exec", "node-b", "--", "bash", "-c",
+                                        "exec 3<>/dev/tcp/10.244.1.254/15021; printf 'GET /healthz/ready HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3").stdout
+        XCTAssertTrue(ready.hasPrefix("HTTP/1.1 200") && ready.hasSuffix("ready\n"), ready)
     }
 
     func testLegacyAndAmbientTalkInPlaintext() throws {
@@ -244,5 +247,17 @@ extension ZTunnelEndToEndTests {
         })
         let node = try JSONDecoder().decode(ZTunnelDump.self, from: Data(Harness.meshlab("ztunnel-config", "--lab", "l4-policy", "node-a").stdout.utf8))
         XCTAssertEqual(node.capturedWorkloads, ["ambient/sleep"], "the removed pod is released")
+    }
+}
+
+extension ZTunnelEndToEndTests {
+    /// A tunnel silent for longer than the pool's 20 s read deadline survives: PINGs every 10 s keep
+    /// its HBONE connection alive (without them the connection, and the tunnel, would be dropped).
+    func testSilentTunnelOutlivesTheIdleDeadlineThanksToPings() throws {
+        try Harness.meshlab("up")
+        defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
+        let held = try Harness.calls(from: "ambient/sleep-a", "tcp://10.244.1.3:9000", ["--hold", "25", "--payload", "64"])
+        XCTAssertEqual(held.first?.outcome, .ok)
+        XCTAssertEqual(held.first?.echoIntact, true)
     }
 }

@@ -8,10 +8,27 @@ import NIOSSL
 /// One pooled HBONE connection (mTLS + HTTP/2) and how many tunnels it carries.
 final class PooledConnection {
     let ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
-    var streams = 0
+    var channel: Channel?
     var closed = false
+    /// Tunnels open on it; when the last one ends, the connection may idle for `idleTimeout`.
+    var streams = 0 {
+        didSet { if streams == 0 { scheduleIdleRelease() } else { idleRelease?.cancel() } }
+    }
+    private var idleRelease: Scheduled<Void>?
+
+    /// Idle pooled connections are released after five minutes, as ztunnel's pool does.
+    static let idleTimeout = TimeAmount.minutes(5)
 
     init(ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>) { self.ready = ready }
+
+    private func scheduleIdleRelease() {
+        guard let channel else { return }
+        idleRelease = channel.eventLoop.scheduleTask(in: Self.idleTimeout) { [weak self] in
+            guard let self, self.streams == 0 else { return }
+            self.closed = true
+            channel.close(promise: nil)
+        }
+    }
 }
 
 extension ZTunnel {
@@ -33,7 +50,7 @@ extension ZTunnel {
             let ready = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
             entry = PooledConnection(ready: ready.futureResult)
             hbonePool[key, default: []].append(entry)
-            connectHBONE(from: source, sourceIdentity, to: target, targetIdentity) { [weak self] in
+            connectHBONE(from: source, sourceIdentity, to: target, targetIdentity, opened: { entry.channel = $0 }) { [weak self] in
                 entry.closed = true
                 self?.hbonePool[key]?.removeAll { $0.closed }
             }.cascade(to: ready)
@@ -84,7 +101,8 @@ extension ZTunnel {
 
     /// Connects, checks the peer's SPIFFE id, and sets up HTTP/2. `released` runs when the connection is gone.
     private func connectHBONE(from source: Workload, _ sourceIdentity: SpiffeID, to target: Workload, _ targetIdentity: SpiffeID,
-                              released: @escaping () -> Void) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+                              opened: @escaping (Channel) -> Void, released: @escaping () -> Void)
+        -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
     {
         guard let tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(sourceIdentity)) }
         let context: NIOSSLContext
@@ -99,6 +117,7 @@ extension ZTunnel {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let pipeline = channel.pipeline.syncOperations
+                            try pipeline.addHandler(IdleStateHandler(readTimeout: HBONEKeepalive.silence))
                             try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
                             try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [targetIdentity], verified: verified))
                         }
@@ -107,10 +126,13 @@ extension ZTunnel {
             }
             .flatMap { channel in
                 channel.closeFuture.whenComplete { _ in released() }
+                opened(channel)
                 return verified.futureResult.flatMapThrowing { _ in
-                    try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
                     ) { $0.eventLoop.makeSucceededVoidFuture() }
+                    try channel.pipeline.syncOperations.addHandler(HBONEKeepalive())
+                    return multiplexer
                 }
             }
         multiplexer.whenFailure { _ in
