@@ -119,23 +119,12 @@ final class ZTunnelEndToEndTests: XCTestCase {
         // The first call opened one inbound connection; wait for the held one to be the second.
         while try openCount() < 2 && held.isRunning { usleep(20_000) }
         XCTAssertTrue(held.isRunning, "the long-lived call ended before the policy change")
-        let denying = try Harness.temporaryFile("l4-policy.swift", """
-            import MeshLab
-
-            let lab = Lab("l4-policy") {
-                Node("node-a")
-                Node("node-b")
-                Namespace("ambient", mode: .ambient) {
-                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
-                    Pod("intruder", serviceAccount: "intruder", node: "node-a", app: .client)
-                    Pod("echo", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
-                    AuthorizationPolicy("deny-sleep", action: .deny, selector: ["app": "echo"]) {
-                        Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])])
-                    }
-                }
-                Namespace("legacy", mode: .none) {
-                    Pod("client", node: "node-a", app: .client)
-                }
+        let denying = try l4PolicyVariant("deny", ambient: """
+            Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+            Pod("intruder", serviceAccount: "intruder", node: "node-a", app: .client)
+            Pod("echo", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
+            AuthorizationPolicy("deny-sleep", action: .deny, selector: ["app": "echo"]) {
+                Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])])
             }
             """)
         let applied = try Harness.meshlab("apply", denying)
@@ -147,6 +136,24 @@ final class ZTunnelEndToEndTests: XCTestCase {
             ($0["reason"] as? String)?.contains("explicitly denied by ambient/deny-sleep (policy changed; connection closed)") ?? false
         })
         XCTAssertNotEqual(try Harness.calls(from: "ambient/sleep", "http://10.244.1.2:8000/", expect: 1).first?.outcome, .ok)
+    }
+
+    /// labs/l4-policy.swift with another body for its ambient namespace, for `meshlab apply`.
+    func l4PolicyVariant(_ name: String, ambient body: String) throws -> String {
+        try Harness.temporaryFile("l4-policy-\(name).swift", """
+            import MeshLab
+
+            let lab = Lab("l4-policy") {
+                Node("node-a")
+                Node("node-b")
+                Namespace("ambient", mode: .ambient) {
+            \(body)
+                }
+                Namespace("legacy", mode: .none) {
+                    Pod("client", node: "node-a", app: .client)
+                }
+            }
+            """)
     }
 
     /// Inbound connections the destination ztunnel has opened so far in the policy lab.
@@ -211,23 +218,12 @@ extension ZTunnelEndToEndTests {
     func testApplyAddsAndRemovesPodsWhileTheLabRuns() throws {
         try Harness.meshlab("up", "l4-policy")
         defer { _ = try? Harness.meshlab("down", "l4-policy", expect: nil) }
-        let changed = try Harness.temporaryFile("l4-policy-pods.swift", """
-            import MeshLab
-
-            let lab = Lab("l4-policy") {
-                Node("node-a")
-                Node("node-b")
-                Namespace("ambient", mode: .ambient) {
-                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
-                    Pod("late", serviceAccount: "sleep", node: "node-b", app: .client)
-                    Pod("echo", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
-                    AuthorizationPolicy("allow-sleep", selector: ["app": "echo"]) {
-                        Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])])
-                    }
-                }
-                Namespace("legacy", mode: .none) {
-                    Pod("client", node: "node-a", app: .client)
-                }
+        let changed = try l4PolicyVariant("pods", ambient: """
+            Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+            Pod("late", serviceAccount: "sleep", node: "node-b", app: .client)
+            Pod("echo", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
+            AuthorizationPolicy("allow-sleep", selector: ["app": "echo"]) {
+                Rule(from: [.principals(["cluster.local/ns/ambient/sa/sleep"])])
             }
             """)
         let applied = try Harness.meshlab("apply", changed)

@@ -32,6 +32,18 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
         self.direction = direction
     }
 
+    /// This connection's `closed` event: bytes each way and how long it lived.
+    public func closed(sent: Int, received: Int, since started: ContinuousClock.Instant) -> ConnectionEvent {
+        var event = self
+        event.time = Date()
+        event.event = .closed
+        event.bytesSent = sent
+        event.bytesRecv = received
+        let elapsed = ContinuousClock.now - started
+        event.durationMs = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        return event
+    }
+
     enum CodingKeys: String, CodingKey {
         case time, event, id, direction, policy, allowed, reason, error
         case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"

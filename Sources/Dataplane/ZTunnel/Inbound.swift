@@ -70,7 +70,7 @@ extension ZTunnel {
         let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: target)
         guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
 
-        let started = NIODeadline.now()
+        let started = ContinuousClock.now
         let opened = event
         return connectPlain(netns: target.netns, host: ip, port: port, source: sourceIP).map { upstream in
             self.log.write(opened)
@@ -103,7 +103,7 @@ extension ZTunnel {
                 downstream.close(promise: nil)
                 return
             }
-            let started = NIODeadline.now()
+            let started = ContinuousClock.now
             let opened = event
             self.connectPlain(netns: workload.netns, host: ip, port: port, source: sourceIP).whenComplete { result in
                 switch result {
@@ -136,7 +136,7 @@ extension ZTunnel {
         return decision.allowed
     }
 
-    private func track(_ id: String, facts: ConnectionFacts, channels: [Channel], event: ConnectionEvent, started: NIODeadline,
+    private func track(_ id: String, facts: ConnectionFacts, channels: [Channel], event: ConnectionEvent, started: ContinuousClock.Instant,
                        downstream: Channel, upstream: Channel)
     {
         tracked[id] = TrackedConnection(facts: facts, channels: channels, event: event)
@@ -149,12 +149,7 @@ extension ZTunnel {
         glue(downstream, upstream) { received, sent in
             self.tracked[id] = nil
             self.metrics.closed(labels, received: received, sent: sent)
-            var closed = event
-            closed.event = .closed
-            closed.bytesRecv = received
-            closed.bytesSent = sent
-            closed.durationMs = Double((NIODeadline.now() - started).nanoseconds) / 1e6
-            self.log.write(closed)
+            self.log.write(event.closed(sent: sent, received: received, since: started))
         }
     }
 

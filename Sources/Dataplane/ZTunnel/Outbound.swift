@@ -50,7 +50,7 @@ extension ZTunnel {
         event.srcNamespace = source.namespace
         event.srcIdentity = identity(of: source).uri
         event.dstAddr = "\(ip):\(port)"
-        let started = NIODeadline.now()
+        let started = ContinuousClock.now
 
         let upstream: EventLoopFuture<Channel>
         switch route(from: source, to: ip, port: port) {
@@ -79,12 +79,7 @@ extension ZTunnel {
             switch result {
             case .success(let channel):
                 self.glue(downstream, channel) { sent, received in
-                    var closed = opened
-                    closed.event = .closed
-                    closed.bytesSent = sent
-                    closed.bytesRecv = received
-                    closed.durationMs = Double((NIODeadline.now() - started).nanoseconds) / 1e6
-                    self.log.write(closed)
+                    self.log.write(opened.closed(sent: sent, received: received, since: started))
                 }
             case .failure(let error):
                 var failed = opened

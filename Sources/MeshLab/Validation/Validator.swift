@@ -42,6 +42,18 @@ private struct Validator {
         }
     }
 
+    /// Reports each name declared more than once, at its later declarations.
+    mutating func checkDeclaredOnce(_ declarations: [(name: String, at: SourceLocation)], _ kind: String, hint: String = "rename one of them") {
+        var seen: [String: SourceLocation] = [:]
+        for declaration in declarations {
+            if let first = seen[declaration.name] {
+                fail(declaration.at, "\(kind) '\(declaration.name)' is declared twice (first at \(first))", hint: hint)
+            } else {
+                seen[declaration.name] = declaration.at
+            }
+        }
+    }
+
     mutating func checkSettings() {
         let settings = lab.settings
         let named: [(String, String)] = [
@@ -74,14 +86,8 @@ private struct Validator {
         if lab.nodes.isEmpty {
             fail(lab.at, "lab '\(lab.name)' has no nodes", hint: "add Node(\"node-a\") to the lab body")
         }
-        var seen: [String: SourceLocation] = [:]
-        for node in lab.nodes {
-            checkName(node.name, "node", at: node.at)
-            if let first = seen[node.name] {
-                fail(node.at, "node '\(node.name)' is declared twice (first at \(first))", hint: "rename one of them")
-            }
-            seen[node.name] = seen[node.name] ?? node.at
-        }
+        for node in lab.nodes { checkName(node.name, "node", at: node.at) }
+        checkDeclaredOnce(lab.nodes.map { ($0.name, $0.at) }, "node")
         if let underlay = CIDR(lab.settings.underlayCIDR), UInt64(lab.nodes.count) + 2 > underlay.size {
             fail(lab.at, "underlayCIDR \(underlay) has no room for \(lab.nodes.count) nodes", hint: "use a larger underlayCIDR")
         }
@@ -93,7 +99,6 @@ private struct Validator {
     }
 
     mutating func checkNamespaces() {
-        var seen: [String: SourceLocation] = [:]
         let nodeNames = Set(lab.nodes.map(\.name))
         var podsPerNode: [String: Int] = [:]
         for (index, pod) in lab.namespaces.flatMap(\.pods).enumerated() {
@@ -106,13 +111,9 @@ private struct Validator {
             fail(lab.at, "node '\(node)' has \(count) pods but its /\(lab.settings.nodePodPrefix) pod block holds \(capacity)",
                  hint: "use a shorter nodePodPrefix (e.g. nodePodPrefix: 22) or spread pods over more nodes")
         }
+        checkDeclaredOnce(lab.namespaces.map { ($0.name, $0.at) }, "namespace", hint: "put its pods and services in one Namespace block")
         for namespace in lab.namespaces {
             checkName(namespace.name, "namespace", at: namespace.at)
-            if let first = seen[namespace.name] {
-                fail(namespace.at, "namespace '\(namespace.name)' is declared twice (first at \(first))",
-                     hint: "put its pods and services in one Namespace block")
-            }
-            seen[namespace.name] = seen[namespace.name] ?? namespace.at
             checkPods(in: namespace, nodes: nodeNames)
             checkServices(in: namespace)
             checkPolicies(in: namespace)
@@ -126,14 +127,10 @@ private struct Validator {
     }
 
     mutating func checkPods(in namespace: Namespace, nodes: Set<String>) {
-        var seen: [String: SourceLocation] = [:]
+        checkDeclaredOnce(namespace.pods.map { ("\(namespace.name)/\($0.name)", $0.at) }, "pod")
         for pod in namespace.pods {
             checkName(pod.name, "pod", at: pod.at)
             checkName(pod.serviceAccount, "service account", at: pod.at)
-            if let first = seen[pod.name] {
-                fail(pod.at, "pod '\(namespace.name)/\(pod.name)' is declared twice (first at \(first))", hint: "rename one of them")
-            }
-            seen[pod.name] = seen[pod.name] ?? pod.at
             if let node = pod.node, !nodes.contains(node) {
                 fail(pod.at, "pod '\(namespace.name)/\(pod.name)' runs on unknown node '\(node)'",
                      hint: "declare Node(\"\(node)\") or use one of: \(nodes.sorted().joined(separator: ", "))")
@@ -154,14 +151,9 @@ private struct Validator {
     }
 
     mutating func checkServices(in namespace: Namespace) {
-        var seen: [String: SourceLocation] = [:]
+        checkDeclaredOnce(namespace.services.map { ("\(namespace.name)/\($0.name)", $0.at) }, "service")
         for service in namespace.services {
             checkName(service.name, "service", at: service.at)
-            if let first = seen[service.name] {
-                fail(service.at, "service '\(namespace.name)/\(service.name)' is declared twice (first at \(first))",
-                     hint: "rename one of them")
-            }
-            seen[service.name] = seen[service.name] ?? service.at
             if service.ports.isEmpty {
                 fail(service.at, "service '\(namespace.name)/\(service.name)' has no ports", hint: "add ports: [.port(80, target: 8000)]")
             }
@@ -185,14 +177,9 @@ private struct Validator {
     }
 
     mutating func checkPolicies(in namespace: Namespace) {
-        var seen: [String: SourceLocation] = [:]
+        checkDeclaredOnce(namespace.policies.map { ("\(namespace.name)/\($0.name)", $0.at) }, "authorization policy")
         for policy in namespace.policies {
             checkName(policy.name, "authorization policy", at: policy.at)
-            if let first = seen[policy.name] {
-                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' is declared twice (first at \(first))",
-                     hint: "rename one of them")
-            }
-            seen[policy.name] = seen[policy.name] ?? policy.at
             if let selector = policy.selector, !namespace.pods.contains(where: { pod in selector.allSatisfy { pod.labels[$0.key] == $0.value } }) {
                 fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' selects no pod",
                      hint: "fix the selector, or drop it to apply the policy to the whole namespace")

@@ -29,21 +29,27 @@ struct ZTunnelApp: ParsableCommand {
     }
 }
 
-struct ZTunnelConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ztunnel-config",
-        abstract: "Show what a node's ztunnel holds: workloads, services, policies, identities, captured pods.")
-
+/// Which node's ztunnel a command is about.
+struct ZTunnelTarget: ParsableArguments {
     @Option(help: "The lab (default: the only lab that is up).")
     var lab: String?
 
     @Argument(help: "The node.")
     var node: String
 
+    func labName() throws -> String { try lab ?? RunningLabs.onlyOne() }
+}
+
+struct ZTunnelConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ztunnel-config",
+        abstract: "Show what a node's ztunnel holds: workloads, services, policies, identities, captured pods.")
+
+    @OptionGroup var target: ZTunnelTarget
+
     func run() throws {
         try reportingErrors {
-            let name = try lab ?? RunningLabs.onlyOne()
-            print(try ControlPlane(directory: StateDirectory(lab: name)).dump(node: node))
+            print(try ControlPlane(directory: StateDirectory(lab: target.labName())).dump(node: target.node))
         }
     }
 }
@@ -53,17 +59,12 @@ struct ZTunnelRestart: ParsableCommand {
         commandName: "ztunnel-restart",
         abstract: "Restart a node's ztunnel (or start it again after a crash) and push it the current config.")
 
-    @Option(help: "The lab (default: the only lab that is up).")
-    var lab: String?
-
-    @Argument(help: "The node.")
-    var node: String
+    @OptionGroup var target: ZTunnelTarget
 
     func run() throws {
         try reportingErrors {
-            let name = try lab ?? RunningLabs.onlyOne()
-            try Orchestrator().restartZTunnel(lab: name, node: node)
-            say("ztunnel on \(node) restarted and configured")
+            try Orchestrator().restartZTunnel(lab: target.labName(), node: target.node)
+            say("ztunnel on \(target.node) restarted and configured")
         }
     }
 }
