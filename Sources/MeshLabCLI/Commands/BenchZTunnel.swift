@@ -44,11 +44,8 @@ struct BenchZTunnel: ParsableCommand {
             rows.append(("direct veth", try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
-            let before = try processUsage(directory, ztunnels)
-            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name)
-            let after = try processUsage(directory, ztunnels)
-            mesh.cpuPer1000 = (after.cpu - before.cpu) / Double(mesh.callsMade) * 1000
-            mesh.rssMB = after.rssMB
+            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try processUsage(directory, ztunnels) }
+            mesh.rssMB = try processUsage(directory, ztunnels).rssMB
             rows.append(("MeshLab ztunnel", mesh))
             for peer in peers.started {
                 say("measuring \(peer.name)")
@@ -65,22 +62,24 @@ struct BenchZTunnel: ParsableCommand {
         var connectionsPerSecond = 0.0
         var cpuPer1000: Double?
         var rssMB: Double?
-        var callsMade = 0
         /// Calls that failed or whose echo came back altered.
         var errors = 0
     }
 
-    private func measure(from pod: String, _ target: String, lab: String) throws -> Figures {
+    /// `usage`, when given, samples the proxies' CPU around the loaded call phase (not the bulk transfer).
+    private func measure(from pod: String, _ target: String, lab: String,
+                         usage: (() throws -> (cpu: Double, rssMB: Double))? = nil) throws -> Figures {
         var figures = Figures()
         let big = try client(pod, target, lab: lab, ["--payload", String(64 << 20), "--timeout", "120"])
         figures.throughputMBps = big.first.map { Double(2 * (64 << 20)) / 1e6 / ($0.milliseconds / 1000) } ?? 0  // echoed: both directions
         let serial = try client(pod, target, lab: lab, ["-n", String(calls / 4), "--payload", "1024"])
         (figures.p50Serial, figures.p99Serial) = Self.percentiles(serial.map(\.milliseconds))
         let started = Date()
+        let cpuBefore = try usage?().cpu
         let loaded = try client(pod, target, lab: lab, ["-n", String(calls), "--concurrency", "50", "--payload", "1024", "--timeout", "60"])
         figures.connectionsPerSecond = Double(loaded.count) / Date().timeIntervalSince(started)
+        if let cpuBefore, let cpuAfter = try usage?().cpu { figures.cpuPer1000 = (cpuAfter - cpuBefore) / Double(loaded.count) * 1000 }
         (figures.p50Loaded, figures.p99Loaded) = Self.percentiles(loaded.map(\.milliseconds))
-        figures.callsMade = 1 + serial.count + loaded.count
         let broken = (big + serial + loaded).filter { $0.echoIntact != true }
         figures.errors = broken.count + (big.isEmpty ? 1 : 0)
         if let first = broken.first { say("  \(broken.count) calls to \(target) failed or came back altered, e.g. \(first.outcome.rawValue) \(first.error ?? "")") }
