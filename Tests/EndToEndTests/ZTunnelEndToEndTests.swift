@@ -64,6 +64,9 @@ final class ZTunnelEndToEndTests: XCTestCase {
         XCTAssertEqual(dump.capturedWorkloads, ["ambient/echo-a", "ambient/sleep-a"], "only node-a's ambient pods are captured")
         XCTAssertEqual(dump.identities, ["spiffe://cluster.local/ns/ambient/sa/echo", "spiffe://cluster.local/ns/ambient/sa/sleep"])
         XCTAssertEqual(dump.config?.workloads.count, 6)
+        // Five calls from sleep-a (three HTTP and a raw TCP call to echo-b, one to echo-a) rode two pooled
+        // HBONE connections: one per (source, destination) pair.
+        XCTAssertEqual(dump.pooledConnections, 2)
         let metrics = try Harness.meshlab("exec", "node-b", "--", "bash", "-c",
                                           "exec 3<>/dev/tcp/10.244.1.254/15020; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3").stdout
         XCTAssertTrue(metrics.contains("istio_tcp_connections_opened_total{reporter=\"destination\""), metrics)
