@@ -1,4 +1,3 @@
-import CSyscalls
 import Foundation
 import Glibc
 
@@ -47,9 +46,7 @@ public struct KernelProbe: Sendable {
                 try socket.createGeneve("probegnv", vni: 1000, remote: "192.0.2.1")
             })
             findings.append(attempt("tap", "TUN/TAP devices (/dev/net/tun)") {
-                let fd = meshlab_tap_open("probetap", 0)
-                guard fd >= 0 else { throw NetnsError.errno("open TAP", -fd) }
-                close(fd)
+                close(try TapDevice.open("probetap", persistent: false))
             })
             findings.append(attempt("iptables", "iptables with REDIRECT, TPROXY, CONNMARK, mark and conntrack matches (redirection rules)") {
                 let check = try NetnsCommand.runHere("iptables-restore", ["--test"], input: Self.redirectionFeatureRules)

@@ -1,3 +1,4 @@
+import Assertions
 import Dataplane
 import Foundation
 import XCTest
@@ -21,6 +22,9 @@ final class FoundationEndToEndTests: XCTestCase {
         XCTAssertEqual(sameNode.map { $0.reply?.sourceIP }, ["10.244.0.2", "10.244.0.2"])
         XCTAssertEqual(sameNode.first?.reply?.path, "/same")
         let crossNode = try Harness.calls(from: "ambient/sleep-a", "h2://10.244.1.3:8000/cross")
+        let verdict = reached(crossNode, pods: ["ambient/echo-b"])
+        XCTAssertTrue(verdict.passed, verdict.description)
+        XCTAssertFalse(reached(crossNode, pods: ["ambient/echo-a"]).passed, "a verdict that cannot fail proves nothing")
         XCTAssertEqual(crossNode.first?.reply?.pod, "ambient/echo-b")
         XCTAssertEqual(crossNode.first?.reply?.node, "node-b")
         XCTAssertEqual(crossNode.first?.reply?.protocol, "h2c")
