@@ -1,0 +1,36 @@
+import Foundation
+import Labs
+import MeshLab
+@testable import MeshLabCLI
+import XCTest
+
+final class GraphTests: XCTestCase {
+    let graph = TopologyGraph(topology: try! Topology(LabCatalog.lab(named: "ambient-basic")!))
+
+    func testDOTShowsNodesNamespacesZTunnelsHBONEAndServices() {
+        let dot = graph.dot()
+        XCTAssertTrue(dot.hasPrefix("digraph \"ambient-basic\" {"), dot)
+        XCTAssertTrue(dot.contains("subgraph \"cluster_node-a\""))
+        XCTAssertTrue(dot.contains("label=\"ambient (ambient)\""))
+        XCTAssertTrue(dot.contains("label=\"legacy (none)\""))
+        XCTAssertTrue(dot.contains("\"ztunnel:node-a\" -> \"ztunnel:node-b\" [label=\"HBONE :15008\""))
+        XCTAssertTrue(dot.contains("\"svc:ambient/echo\" -> \"pod:ambient/echo-a\";"))
+        XCTAssertTrue(dot.contains("\"svc:ambient/echo\" -> \"pod:ambient/echo-b\";"))
+        XCTAssertFalse(dot.contains("\"svc:ambient/echo\" -> \"pod:ambient/sleep-a\""))
+        XCTAssertEqual(dot.filter { $0 == "{" }.count, dot.filter { $0 == "}" }.count)
+    }
+
+    func testMermaidHasOneSubgraphPerNodeAndNamespace() {
+        let mermaid = graph.mermaid()
+        XCTAssertTrue(mermaid.hasPrefix("flowchart LR"))
+        XCTAssertEqual(mermaid.components(separatedBy: "subgraph ").count - 1, 6)  // 2 nodes + 4 node/namespace groups
+        XCTAssertEqual(mermaid.components(separatedBy: "\n").filter { $0.trimmingCharacters(in: .whitespaces) == "end" }.count, 6)
+        XCTAssertTrue(mermaid.contains("ztunnel_node_a <-. HBONE :15008 .-> ztunnel_node_b"))
+    }
+
+    func testNoMeshMeansNoZTunnelsInThePicture() throws {
+        let plain = TopologyGraph(topology: try Topology(scaleLab(pods: 4)))
+        XCTAssertFalse(plain.dot().contains("ztunnel"))
+        XCTAssertFalse(plain.mermaid().contains("HBONE"))
+    }
+}
