@@ -18,4 +18,11 @@ let l4Policy = Lab("l4-policy") {
     Namespace("legacy", mode: .none) {
         Pod("client", node: "node-a", app: .client)
     }
+
+    Check("sleep is allowed, by allow-sleep", from: "ambient/sleep", to: .pod("ambient/echo", port: 8000),
+          expect: [.ok, .allowed(by: "ambient/allow-sleep"), .mtls(client: "spiffe://cluster.local/ns/ambient/sa/sleep", server: nil)])
+    Check("intruder is refused: no allow policy matches", from: "ambient/intruder", to: .pod("ambient/echo", port: 8000),
+          expect: [.reset, .denied(reason: "allow policies exist, but none allowed")])
+    Check("plaintext has no identity, so it is refused", from: "legacy/client", to: .pod("ambient/echo", port: 8000),
+          expect: [.reset, .denied(reason: "allow policies exist, but none allowed")])
 }

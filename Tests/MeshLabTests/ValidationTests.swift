@@ -128,3 +128,15 @@ final class ValidationTests: XCTestCase {
         }
     }
 }
+
+extension ValidationTests {
+    func testChecksMustNameRealPodsAndServicesAndExpectSomething() {
+        let base = { (check: Check) in Lab("l") { Node("a"); Namespace("x") { Pod("c"); Pod("s", app: .echo(ports: [80])) }; check } }
+        assertOneError(base(Check("c1", from: "x/nobody", to: .pod("x/s", port: 80), expect: [.ok])), "calls from unknown pod 'x/nobody'")
+        assertOneError(base(Check("c2", from: "x/c", to: .pod("y/s", port: 80), expect: [.ok])), "calls unknown pod 'y/s'")
+        assertOneError(base(Check("c3", from: "x/c", to: .service("x/web", port: 80), expect: [.ok])), "calls unknown service 'x/web'")
+        assertOneError(base(Check("c4", from: "x/c", to: .address("web", port: 80), expect: [.ok])), "'web', which is not an IPv4 address")
+        assertOneError(base(Check("c5", from: "x/c", to: .pod("x/s", port: 80), expect: [])), "expects nothing, so it cannot fail")
+        assertOneError(base(Check("c6", from: "x/c", to: .pod("x/s", port: 80), count: 0, expect: [.ok])), "makes no calls")
+    }
+}

@@ -2,6 +2,7 @@
 public enum LabItem: Sendable {
     case node(Node)
     case namespace(Namespace)
+    case check(Check)
 }
 
 /// What a `Namespace { … }` body may contain.
@@ -16,6 +17,7 @@ public enum NamespaceItem: Sendable {
 public enum LabBuilder {
     public static func buildExpression(_ node: Node) -> [LabItem] { [.node(node)] }
     public static func buildExpression(_ namespace: Namespace) -> [LabItem] { [.namespace(namespace)] }
+    public static func buildExpression(_ check: Check) -> [LabItem] { [.check(check)] }
     public static func buildExpression(_ items: [LabItem]) -> [LabItem] { items }
     @available(*, unavailable, message: "a Pod belongs inside a Namespace(\"name\") { … } block")
     public static func buildExpression(_ pod: Pod) -> [LabItem] { [] }

@@ -10,6 +10,8 @@ public struct LabSpec: Codable, Hashable, Sendable {
     public var settings: LabSettings
     public var nodes: [Node]
     public var namespaces: [Namespace]
+    /// What `meshlab test` proves about the lab.
+    public var checks: [Check]
     public var at: SourceLocation
 
     public init(
@@ -24,10 +26,12 @@ public struct LabSpec: Codable, Hashable, Sendable {
         self.at = SourceLocation(file: file, line: line)
         self.nodes = []
         self.namespaces = []
+        self.checks = []
         for item in content() {
             switch item {
             case .node(let node): nodes.append(node)
             case .namespace(let namespace): namespaces.append(namespace)
+            case .check(let check): checks.append(check)
             }
         }
         LabRegistry.declare(self)

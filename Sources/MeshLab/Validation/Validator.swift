@@ -31,6 +31,29 @@ private struct Validator {
         checkNodes()
         checkNamespaces()
         checkNetnsNamesAreDistinct()
+        checkChecks()
+    }
+
+    mutating func checkChecks() {
+        checkDeclaredOnce(lab.checks.map { ($0.name, $0.at) }, "check")
+        let pods = Set(lab.namespaces.flatMap { namespace in namespace.pods.map { "\(namespace.name)/\($0.name)" } })
+        let services = Set(lab.namespaces.flatMap { namespace in namespace.services.map { "\(namespace.name)/\($0.name)" } })
+        for check in lab.checks {
+            if !pods.contains(check.from) {
+                fail(check.at, "check '\(check.name)' calls from unknown pod '\(check.from)'", hint: "write it as namespace/pod; pods: \(pods.sorted().joined(separator: ", "))")
+            }
+            switch check.to {
+            case .pod(let pod, _) where !pods.contains(pod):
+                fail(check.at, "check '\(check.name)' calls unknown pod '\(pod)'", hint: "write it as namespace/pod")
+            case .service(let service, _) where !services.contains(service):
+                fail(check.at, "check '\(check.name)' calls unknown service '\(service)'", hint: "write it as namespace/service")
+            case .address(let address, _) where IPv4(address) == nil:
+                fail(check.at, "check '\(check.name)' calls '\(address)', which is not an IPv4 address", hint: "use .pod or .service for names")
+            default: break
+            }
+            if check.count < 1 { fail(check.at, "check '\(check.name)' makes no calls", hint: "count: 1 or more") }
+            if check.expect.isEmpty { fail(check.at, "check '\(check.name)' expects nothing, so it cannot fail", hint: "add expectations, e.g. expect: [.ok]") }
+        }
     }
 
     mutating func checkName(_ name: String, _ kind: String, at: SourceLocation, maxLength: Int = 63) {

@@ -1,0 +1,86 @@
+import Dataplane
+
+/// Judges for each kind of expectation: pure functions of the evidence.
+extension Evidence {
+    /// Every call succeeded (and, for raw TCP, came back byte for byte).
+    public func allSucceeded() -> Verdict {
+        let failed = calls.filter { !$0.ok || $0.echoIntact == false }
+        return Verdict(passed: !calls.isEmpty && failed.isEmpty, expected: "\(calls.count) calls succeed",
+                       actual: failed.isEmpty ? "all succeeded" : "\(failed.count) failed: \(failed.map { $0.echoIntact == false ? "echo altered" : $0.outcome.rawValue }.joined(separator: ", "))",
+                       evidence: calls.map(describe))
+    }
+
+    public func allFailed(_ outcome: String) -> Verdict {
+        let outcomes = calls.map(\.outcome.rawValue)
+        return Verdict(passed: !calls.isEmpty && outcomes.allSatisfy { $0 == outcome }, expected: "every call \(outcome)",
+                       actual: outcomes.joined(separator: ", "), evidence: calls.map(describe))
+    }
+
+    public func allAnswered(status: Int) -> Verdict {
+        let statuses = calls.map { $0.status.map(String.init) ?? $0.outcome.rawValue }
+        return Verdict(passed: !calls.isEmpty && calls.allSatisfy { $0.status == status }, expected: "HTTP \(status) to every call",
+                       actual: statuses.joined(separator: ", "), evidence: calls.map(describe))
+    }
+
+    public func answered(byAnyOf pods: [String]) -> Verdict {
+        let answers = calls.map { $0.reply?.pod ?? "(\($0.outcome.rawValue))" }
+        return Verdict(passed: !calls.isEmpty && calls.allSatisfy { $0.reply.map { pods.contains($0.pod) } ?? false },
+                       expected: "every call answered by \(pods.joined(separator: " or "))",
+                       actual: answers.joined(separator: ", "), evidence: calls.map(describe))
+    }
+
+    public func spread(over pods: [String]) -> Verdict {
+        let answered = Set(calls.compactMap { $0.reply?.pod })
+        let missing = pods.filter { !answered.contains($0) }
+        return Verdict(passed: missing.isEmpty, expected: "each of \(pods.joined(separator: ", ")) answers at least once",
+                       actual: missing.isEmpty ? "all answered" : "never answered: \(missing.joined(separator: ", "))",
+                       evidence: calls.map(describe))
+    }
+
+    public func sourcePreserved(_ preserved: Bool) -> Verdict {
+        let seen = calls.compactMap { $0.reply?.sourceIP }
+        let passed = !seen.isEmpty && seen.allSatisfy { ($0 == callerIP) == preserved }
+        return Verdict(passed: passed, expected: preserved ? "servers see the caller's address \(callerIP)" : "servers see an address other than \(callerIP)",
+                       actual: "servers saw \(Set(seen).sorted().joined(separator: ", "))", evidence: calls.map(describe))
+    }
+
+    /// Mutual TLS as the destination ztunnel saw it: every answered call arrived over HBONE with these identities.
+    public func mutualTLS(client: String?, server: String?) -> Verdict {
+        let arrived = inbound.filter { $0.event == .opened }
+        let answered = calls.filter(\.ok).count
+        let expected = "mTLS" + (client.map { " from \($0)" } ?? "") + (server.map { " to \($0)" } ?? "")
+        guard answered > 0, arrived.count >= answered else {
+            return Verdict(passed: false, expected: expected,
+                           actual: "\(arrived.count) of \(answered) answered calls seen arriving at a ztunnel", evidence: events.map(describe))
+        }
+        let wrong = arrived.filter { event in
+            event.srcIdentity == nil || event.dstHboneAddr == nil
+                || (client != nil && event.srcIdentity != client) || (server != nil && event.dstIdentity != server)
+        }
+        let identities = Set(arrived.map { "\($0.srcIdentity ?? "no identity") → \($0.dstIdentity ?? "?")" }).sorted()
+        return Verdict(passed: wrong.isEmpty, expected: expected, actual: identities.joined(separator: "; "),
+                       evidence: arrived.map(describe))
+    }
+
+    /// Plaintext: no ztunnel saw these connections arrive with a peer identity.
+    public func plaintext() -> Verdict {
+        let identified = inbound.filter { $0.srcIdentity != nil }
+        return Verdict(passed: identified.isEmpty, expected: "no mTLS identity on these connections",
+                       actual: identified.isEmpty ? "none" : "identities \(Set(identified.compactMap(\.srcIdentity)).sorted().joined(separator: ", "))",
+                       evidence: inbound.map(describe))
+    }
+
+    /// The destination ztunnel's authorization decisions for these calls.
+    public func policyDecision(allowed: Bool, policy: String?, reason: String?) -> Verdict {
+        let decisions = inbound.filter { $0.event == .policy }
+        let expected = (allowed ? "allowed" : "denied") + (policy.map { " by \($0)" } ?? "") + (reason.map { " (\($0))" } ?? "")
+        let matching = decisions.filter { decision in
+            decision.allowed == allowed && (policy == nil || decision.policy == policy)
+                && (reason == nil || (decision.reason?.contains(reason!) ?? false))
+        }
+        let actual = decisions.isEmpty ? "no decision logged for these calls"
+            : Set(decisions.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-"): \($0.reason ?? "")" }).sorted().joined(separator: "; ")
+        return Verdict(passed: !decisions.isEmpty && matching.count == decisions.count, expected: expected, actual: actual,
+                       evidence: decisions.map(describe))
+    }
+}

@@ -1,0 +1,83 @@
+import Assertions
+import Dataplane
+import Foundation
+import MeshLab
+import Netns
+
+/// Runs a lab's checks against the running lab: drives the calls from the pod's netns with the
+/// bundled client, collects what the ztunnels logged meanwhile, and judges every expectation.
+struct CheckRunner {
+    let directory: StateDirectory
+    let topology: Topology
+
+    func run(_ check: Check) throws -> CheckResult {
+        let started = Date()
+        let caller = topology.pod(check.from)!
+        let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
+        let offsets = logs.map(Self.size)
+        let output = try NetnsCommand.run(Orchestrator.executable, clientArguments(check), in: caller.netns)
+        let calls = output.output.split(separator: "\n").compactMap { try? Self.decoder.decode(CallResult.self, from: Data($0.utf8)) }
+        let events = zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }
+        let evidence = Evidence(calls: calls, events: events, callerIP: caller.ip.description)
+        let verdicts = check.expect.map { judge($0, evidence) }
+        return CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
+                           verdicts: verdicts, seconds: Date().timeIntervalSince(started),
+                           problem: calls.isEmpty ? "the client made no calls: \(output.output.prefix(300))" : nil)
+    }
+
+    private func clientArguments(_ check: Check) -> [String] {
+        let address: String
+        switch check.to {
+        case .pod(let pod, let port): address = "\(topology.pod(pod)!.ip):\(port)"
+        case .service(let service, let port): address = "\(topology.services.first { "\($0.namespace)/\($0.name)" == service }!.vip):\(port)"
+        case .address(let ip, let port): address = "\(ip):\(port)"
+        }
+        return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
+    }
+
+    func judge(_ expectation: Expectation, _ evidence: Evidence) -> Verdict {
+        switch expectation {
+        case .ok: evidence.allSucceeded()
+        case .failed(let outcome): evidence.allFailed(outcome)
+        case .status(let code): evidence.allAnswered(status: code)
+        case .reachedAny(let pods): evidence.answered(byAnyOf: pods)
+        case .spreadOver(let pods): evidence.spread(over: pods)
+        case .sourcePreserved(let preserved): evidence.sourcePreserved(preserved)
+        case .mtls(let client, let server): evidence.mutualTLS(client: client, server: server)
+        case .plaintext: evidence.plaintext()
+        case .policy(let allowed, let policy, let reason): evidence.policyDecision(allowed: allowed, policy: policy, reason: reason)
+        case .all(let parts): .all(parts.map { judge($0, evidence) })
+        case .any(let parts): .any(parts.map { judge($0, evidence) })
+        }
+    }
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    static func size(_ url: URL) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    /// The JSON events appended to a log after `offset`.
+    static func events(in url: URL, from offset: UInt64) -> [ConnectionEvent] {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        let data = (try? handle.readToEnd()) ?? Data()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(ConnectionEvent.self, from: Data($0)) }
+    }
+}
+
+/// A check's outcome, as reporters show it.
+struct CheckResult: Codable {
+    var name: String
+    var at: String
+    var passed: Bool
+    var verdicts: [Verdict]
+    var seconds: Double
+    /// Why no verdict could be reached at all.
+    var problem: String?
+}

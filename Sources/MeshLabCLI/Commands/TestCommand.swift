@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Labs
+import MeshLab
+
+struct TestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Bring each lab up, run its checks, bring it down. Exit status 0 only when every check passes.")
+
+    @Argument(help: "Labs (built-in names or lab files); default: every built-in lab with checks.")
+    var labs: [String] = []
+
+    @Option(help: "Also write the results as JUnit XML to this file.")
+    var junit: String?
+
+    @Flag(help: "Print the results as JSON instead of the summary table.")
+    var json = false
+
+    @Flag(help: "Leave a lab whose checks failed running, for inspection.")
+    var keep = false
+
+    func run() throws {
+        var reports: [LabReport] = []
+        try reportingErrors {
+            let loader = LabLoader(progress: say)
+            let specs = try labs.isEmpty ? LabCatalog.all.filter { !$0.checks.isEmpty } : labs.map { try loader.load($0).spec }
+            for spec in specs {
+                guard !spec.checks.isEmpty else {
+                    say("lab \(spec.name) has no checks; skipped")
+                    continue
+                }
+                reports.append(try run(spec))
+            }
+        }
+        if json { print(try Reporters.json(reports)) } else { print(Reporters.summary(reports)) }
+        if let junit { try Reporters.junit(reports).write(toFile: junit, atomically: true, encoding: .utf8) }
+        if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+
+    private func run(_ spec: LabSpec) throws -> LabReport {
+        say("lab \(spec.name): up")
+        let orchestrator = Orchestrator()
+        let (topology, _) = try orchestrator.up(spec, source: spec.at.file)
+        var report = LabReport(lab: spec.name, checks: [])
+        do {
+            let runner = CheckRunner(directory: StateDirectory(lab: spec.name), topology: topology)
+            for check in spec.checks {
+                let result = try runner.run(check)
+                say(Reporters.text(result))
+                report.checks.append(result)
+            }
+        } catch {
+            try? orchestrator.down(spec.name)
+            throw error
+        }
+        if report.passed || !keep {
+            try orchestrator.down(spec.name)
+        } else {
+            say("lab \(spec.name) left running for inspection (--keep); `meshlab down \(spec.name)` when done")
+        }
+        return report
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+
+/// `meshlab test` proves what labs claim: every expectation kind passes where it holds and fails,
+/// with the right expected/actual, where it does not.
+final class ChecksEndToEndTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Harness.requireRoot()
+        continueAfterFailure = false
+    }
+
+    struct Report: Decodable {
+        struct Check: Decodable {
+            struct Verdict: Decodable {
+                var passed: Bool
+                var expected: String
+                var actual: String
+            }
+            var name: String
+            var passed: Bool
+            var verdicts: [Verdict]
+        }
+        var lab: String
+        var checks: [Check]
+    }
+
+    func testBuiltInLabsPassTheirChecksAndJUnitIsValidXML() throws {
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-junit-\(getpid()).xml")
+        defer { try? FileManager.default.removeItem(at: junit) }
+        let run = try Harness.meshlab("test", "--junit", junit.path)
+        XCTAssertTrue(run.stdout.contains(" passed, 0 failed"), run.stdout)
+        let document = try XMLDocument(contentsOf: junit)
+        let cases = try document.nodes(forXPath: "//testsuite/testcase")
+        XCTAssertGreaterThanOrEqual(cases.count, 10)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 0)
+        XCTAssertEqual(try document.nodes(forXPath: "//testsuite/@name").compactMap(\.stringValue).sorted(), ["ambient-basic", "l4-policy"])
+        XCTAssertEqual(try Harness.residue(of: "ambient-basic") + (try Harness.residue(of: "l4-policy")), [], "test brings labs down")
+    }
+
+    func testEveryExpectationKindPassesWhereItHoldsAndFailsWhereItDoesNot() throws {
+        let sleep = "spiffe://cluster.local/ns/apps/sa/sleep"
+        let lab = try Harness.temporaryFile("selfcheck.swift", """
+            import MeshLab
+
+            let lab = Lab("selfcheck") {
+                Node("node-a")
+                Node("node-b")
+                Namespace("apps", mode: .ambient) {
+                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+                    Pod("echo-a", serviceAccount: "echo", labels: ["app": "echo"], node: "node-a", app: .echo(ports: [8000]))
+                    Pod("echo-b", serviceAccount: "echo", labels: ["app": "echo"], node: "node-b", app: .echo(ports: [8000]))
+                    Service("echo", ports: [.port(80, target: 8000)])
+                    AuthorizationPolicy("deny-7000", action: .deny) { Rule(to: [.ports([7000])]) }
+                }
+                Namespace("outside") {
+                    Pod("client", node: "node-a", app: .client)
+                    Pod("web", node: "node-b", app: .echo(ports: [8000]))
+                }
+                let b = CallTarget.pod("apps/echo-b", port: 8000)
+                Check("pass: ok", from: "apps/sleep", to: b, expect: [.ok])
+                Check("fail: ok", from: "apps/sleep", to: .pod("apps/echo-b", port: 7777), protocol: .tcp, expect: [.ok])
+                Check("pass: refused", from: "outside/client", to: .pod("outside/web", port: 9), protocol: .tcp, expect: [.refused])
+                Check("fail: refused", from: "apps/sleep", to: b, expect: [.refused])
+                Check("pass: status", from: "apps/sleep", to: b, expect: [.status(200)])
+                Check("fail: status", from: "apps/sleep", to: b, expect: [.status(404)])
+                Check("pass: reached", from: "apps/sleep", to: b, expect: [.reached("apps/echo-b")])
+                Check("fail: reached", from: "apps/sleep", to: b, expect: [.reached("apps/echo-a")])
+                Check("pass: spread", from: "apps/sleep", to: .service("apps/echo", port: 80), count: 4, expect: [.spreadOver(["apps/echo-a", "apps/echo-b"])])
+                Check("fail: spread", from: "apps/sleep", to: b, count: 2, expect: [.spreadOver(["apps/echo-a", "apps/echo-b"])])
+                Check("pass: source preserved", from: "apps/sleep", to: b, expect: [.sourcePreserved(true)])
+                Check("fail: source preserved", from: "apps/sleep", to: b, expect: [.sourcePreserved(false)])
+                Check("pass: mtls", from: "apps/sleep", to: b, expect: [.mtls(client: "\(sleep)", server: nil)])
+                Check("fail: mtls", from: "apps/sleep", to: b, expect: [.mtls(client: "spiffe://cluster.local/ns/apps/sa/other", server: nil)])
+                Check("pass: plaintext", from: "outside/client", to: b, expect: [.plaintext])
+                Check("fail: plaintext", from: "apps/sleep", to: b, expect: [.plaintext])
+                Check("pass: policy", from: "apps/sleep", to: .pod("apps/echo-b", port: 7000), protocol: .tcp,
+                      expect: [.denied(by: "apps/deny-7000", reason: "explicitly denied")])
+                Check("fail: policy", from: "apps/sleep", to: b, expect: [.denied(by: "apps/deny-7000")])
+                Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
+                Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
+            }
+            """)
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-selfcheck-\(getpid()).xml")
+        defer { try? FileManager.default.removeItem(at: junit) }
+        let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path], expect: 1)
+        let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
+        XCTAssertEqual(report.checks.count, 20)
+        for check in report.checks {
+            XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
+        }
+        func failure(_ name: String) -> Report.Check.Verdict? { report.checks.first { $0.name == name }?.verdicts.first { !$0.passed } }
+        XCTAssertEqual(failure("fail: reached")?.expected, "every call answered by apps/echo-a")
+        XCTAssertEqual(failure("fail: reached")?.actual, "apps/echo-b")
+        XCTAssertEqual(failure("fail: status")?.actual, "200")
+        XCTAssertEqual(failure("fail: spread")?.actual, "never answered: apps/echo-a")
+        XCTAssertEqual(failure("fail: source preserved")?.actual, "servers saw 10.244.0.2")
+        XCTAssertEqual(failure("fail: mtls")?.actual, "\(sleep) → spiffe://cluster.local/ns/apps/sa/echo")
+        XCTAssertEqual(failure("fail: plaintext")?.actual, "identities \(sleep)")
+        XCTAssertEqual(failure("fail: policy")?.actual, "allowed by -: no allow policies")
+        XCTAssertEqual(failure("fail: refused")?.actual, "ok")
+
+        let document = try XMLDocument(contentsOf: junit)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 20)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 10)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
+                       "expected every call answered by apps/echo-a, got apps/echo-b")
+        XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
+    }
+}
