@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "MeshLabTests", dependencies: [
             "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", .product(name: "X509", package: "swift-certificates"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Assertions", "Dataplane"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Assertions", "Dataplane"]),
     ]
 )

@@ -110,3 +110,20 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
     }
 }
+
+import Labs
+import MeshLabCLI
+
+/// A project keeps labs as regression tests: a lab and its checks run from `swift test`, in process.
+final class LabsAsRegressionTests: XCTestCase {
+    func testPolicyLabHoldsAsARegressionTest() throws {
+        try Harness.requireRoot()
+        let report = try LabTesting.run(try XCTUnwrap(LabCatalog.lab(named: "l4-policy")))
+        XCTAssertTrue(report.passed, report.failures)
+        XCTAssertEqual(report.checks.map(\.name), [
+            "sleep is allowed, by allow-sleep", "intruder is refused: no allow policy matches",
+            "plaintext has no identity, so it is refused",
+        ])
+        XCTAssertEqual(try Harness.residue(of: "l4-policy"), [])
+    }
+}

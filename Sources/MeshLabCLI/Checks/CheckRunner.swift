@@ -72,12 +72,12 @@ struct CheckRunner {
 }
 
 /// A check's outcome, as reporters show it.
-struct CheckResult: Codable {
-    var name: String
-    var at: String
-    var passed: Bool
-    var verdicts: [Verdict]
-    var seconds: Double
+public struct CheckResult: Codable, Sendable {
+    public var name: String
+    public var at: String
+    public var passed: Bool
+    public var verdicts: [Verdict]
+    public var seconds: Double
     /// Why no verdict could be reached at all.
-    var problem: String?
+    public var problem: String?
 }

@@ -1,10 +1,15 @@
 import Foundation
 
 /// One lab's checks, for the summary, JSON and JUnit.
-struct LabReport: Codable {
-    var lab: String
-    var checks: [CheckResult]
-    var passed: Bool { checks.allSatisfy(\.passed) }
+public struct LabReport: Codable, Sendable {
+    public var lab: String
+    public var checks: [CheckResult]
+    public var passed: Bool { checks.allSatisfy(\.passed) }
+
+    /// Each failed check with what was expected and seen, for a test failure message.
+    public var failures: String {
+        checks.filter { !$0.passed }.map(Reporters.text).joined(separator: "\n")
+    }
 }
 
 enum Reporters {

@@ -30,35 +30,11 @@ struct TestCommand: ParsableCommand {
                     say("lab \(spec.name) has no checks; skipped")
                     continue
                 }
-                reports.append(try run(spec))
+                reports.append(try LabTesting.run(spec, keepOnFailure: keep, progress: say))
             }
         }
         if json { print(try Reporters.json(reports)) } else { print(Reporters.summary(reports)) }
         if let junit { try Reporters.junit(reports).write(toFile: junit, atomically: true, encoding: .utf8) }
         if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
-    }
-
-    private func run(_ spec: LabSpec) throws -> LabReport {
-        say("lab \(spec.name): up")
-        let orchestrator = Orchestrator()
-        let (topology, _) = try orchestrator.up(spec, source: spec.at.file)
-        var report = LabReport(lab: spec.name, checks: [])
-        do {
-            let runner = CheckRunner(directory: StateDirectory(lab: spec.name), topology: topology)
-            for check in spec.checks {
-                let result = try runner.run(check)
-                say(Reporters.text(result))
-                report.checks.append(result)
-            }
-        } catch {
-            try? orchestrator.down(spec.name)
-            throw error
-        }
-        if report.passed || !keep {
-            try orchestrator.down(spec.name)
-        } else {
-            say("lab \(spec.name) left running for inspection (--keep); `meshlab down \(spec.name)` when done")
-        }
-        return report
     }
 }

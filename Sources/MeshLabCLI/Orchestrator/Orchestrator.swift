@@ -5,9 +5,14 @@ import Netns
 
 /// Brings labs up and down. The only place that turns a Plan into running things.
 struct Orchestrator {
-    /// The `meshlab` binary itself: bundled processes are its subcommands.
+    /// The `meshlab` binary: bundled processes are its subcommands. When MeshLab runs inside another
+    /// program (a test bundle using `LabTesting`), the `meshlab` built next to it.
     static let executable: String = {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let current = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let url = URL(fileURLWithPath: current)
+        if url.lastPathComponent == "meshlab" { return current }
+        let sibling = url.deletingLastPathComponent().appendingPathComponent("meshlab").path
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : current
     }()
 
     var progress: (String) -> Void = { _ in }
