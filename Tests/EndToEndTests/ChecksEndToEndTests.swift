@@ -1,4 +1,6 @@
 import Foundation
+import Labs
+import MeshLabCLI
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -110,9 +112,6 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
     }
 }
-
-import Labs
-import MeshLabCLI
 
 /// A project keeps labs as regression tests: a lab and its checks run from `swift test`, in process.
 final class LabsAsRegressionTests: XCTestCase {
