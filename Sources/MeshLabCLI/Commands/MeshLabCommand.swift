@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MeshLab
+import Netns
 
 /// `meshlab`: declarative test labs for the Istio ambient data plane.
 public struct MeshLabCommand: ParsableCommand {
@@ -25,6 +26,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let errors as LabErrors {
         printError(errors.description)
         throw ExitCode(2)
+    } catch let error as NetnsError {
+        printError("error: \(error)\n    hint: `meshlab doctor` shows what this kernel supports, `meshlab clean` removes leftovers of crashed labs")
+        throw ExitCode(1)
     } catch {
         printError(error is CLIError ? "\(error)" : "error: \(error)")
         throw ExitCode(1)
