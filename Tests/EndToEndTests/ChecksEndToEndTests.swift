@@ -126,3 +126,25 @@ final class LabsAsRegressionTests: XCTestCase {
         XCTAssertEqual(try Harness.residue(of: "l4-policy"), [])
     }
 }
+
+/// `meshlab trace`: one call, its hops, and the kernel rule and ztunnel events behind each.
+final class TraceEndToEndTests: XCTestCase {
+    func testTraceShowsCaptureHBONEAndPolicyHopByHop() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up")
+        defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
+        let mesh = try Harness.meshlab("trace", "ambient/sleep-a", "ambient/echo-b:8000").stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(mesh.count, 6, mesh.joined(separator: "\n"))
+        XCTAssertTrue(mesh[1].hasPrefix("2. captured in netns ambient-basic-ambient-sleep-a: nat -A ISTIO_OUTPUT") && mesh[1].contains("REDIRECT --to-ports 15001  [1 packet(s)]"), mesh[1])
+        XCTAssertTrue(mesh[2].hasPrefix("3. ztunnel node-a outbound"), mesh[2])
+        XCTAssertTrue(mesh[3].contains("to 10.244.1.3:15008, expecting spiffe://cluster.local/ns/ambient/sa/echo"), mesh[3])
+        XCTAssertTrue(mesh[4].contains("inbound") && mesh[4].contains("over HBONE as spiffe://cluster.local/ns/ambient/sa/sleep: allowed"), mesh[4])
+        XCTAssertTrue(mesh[5].hasPrefix("6. pod ambient/echo-b (node node-b) answered"), mesh[5])
+
+        let plain = try Harness.meshlab("trace", "legacy/client", "ambient/echo-b:8000").stdout
+        XCTAssertTrue(plain.contains("captured in netns ambient-basic-ambient-echo-b: nat -A ISTIO_PRERT"), plain)
+        XCTAssertTrue(plain.contains("REDIRECT --to-ports 15006"), plain)
+        XCTAssertTrue(plain.contains("in plaintext (port 15006, no identity): allowed"), plain)
+        XCTAssertFalse(plain.contains("HBONE"), plain)
+    }
+}

@@ -10,7 +10,10 @@ struct CheckRunner {
     let directory: StateDirectory
     let topology: Topology
 
-    func run(_ check: Check) throws -> CheckResult {
+    func run(_ check: Check) throws -> CheckResult { try runWithEvidence(check).0 }
+
+    /// Runs the check and also returns the evidence it was judged from.
+    func runWithEvidence(_ check: Check) throws -> (CheckResult, Evidence) {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
@@ -20,9 +23,10 @@ struct CheckRunner {
         let events = zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }
         let evidence = Evidence(calls: calls, events: events, callerIP: caller.ip.description)
         let verdicts = check.expect.map { judge($0, evidence) }
-        return CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
-                           verdicts: verdicts, seconds: Date().timeIntervalSince(started),
-                           problem: calls.isEmpty ? "the client made no calls: \(output.output.prefix(300))" : nil)
+        let result = CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
+                                 verdicts: verdicts, seconds: Date().timeIntervalSince(started),
+                                 problem: calls.isEmpty ? "the client made no calls: \(output.output.prefix(300))" : nil)
+        return (result, evidence)
     }
 
     private func clientArguments(_ check: Check) -> [String] {
