@@ -81,6 +81,10 @@ final class ChecksEndToEndTests: XCTestCase {
                 Check("pass: policy", from: "apps/sleep", to: .pod("apps/echo-b", port: 7000), protocol: .tcp,
                       expect: [.denied(by: "apps/deny-7000", reason: "explicitly denied")])
                 Check("fail: policy", from: "apps/sleep", to: b, expect: [.denied(by: "apps/deny-7000")])
+                Check("pass: path", from: "apps/sleep", to: b, expect: [.path([
+                    "pod apps/sleep", "redirect 15001", "ztunnel node-a outbound", "HBONE", "ztunnel node-b inbound", "pod apps/echo-b"])])
+                Check("fail: path", from: "outside/client", to: b, expect: [.path([
+                    "pod outside/client", "redirect 15001", "ztunnel node-a outbound", "HBONE", "ztunnel node-b inbound", "pod apps/echo-b"])])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
                 Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
             }
@@ -89,7 +93,7 @@ final class ChecksEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: junit) }
         let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path], expect: 1)
         let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
-        XCTAssertEqual(report.checks.count, 20)
+        XCTAssertEqual(report.checks.count, 22)
         for check in report.checks {
             XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
         }
@@ -103,10 +107,11 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(failure("fail: plaintext")?.actual, "identities \(sleep)")
         XCTAssertEqual(failure("fail: policy")?.actual, "allowed by -: no allow policies")
         XCTAssertEqual(failure("fail: refused")?.actual, "ok")
+        XCTAssertEqual(failure("fail: path")?.actual, "pod outside/client → redirect 15006 → ztunnel node-b inbound → pod apps/echo-b")
 
         let document = try XMLDocument(contentsOf: junit)
-        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 20)
-        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 10)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 22)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 11)
         XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
                        "expected every call answered by apps/echo-a, got apps/echo-b")
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
@@ -134,17 +139,17 @@ final class TraceEndToEndTests: XCTestCase {
         try Harness.meshlab("up")
         defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
         let mesh = try Harness.meshlab("trace", "ambient/sleep-a", "ambient/echo-b:8000").stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(mesh.count, 6, mesh.joined(separator: "\n"))
-        XCTAssertTrue(mesh[1].hasPrefix("2. captured in netns ambient-basic-ambient-sleep-a: nat -A ISTIO_OUTPUT") && mesh[1].contains("REDIRECT --to-ports 15001  [1 packet(s)]"), mesh[1])
-        XCTAssertTrue(mesh[2].hasPrefix("3. ztunnel node-a outbound"), mesh[2])
-        XCTAssertTrue(mesh[3].contains("to 10.244.1.3:15008, expecting spiffe://cluster.local/ns/ambient/sa/echo"), mesh[3])
-        XCTAssertTrue(mesh[4].contains("inbound") && mesh[4].contains("over HBONE as spiffe://cluster.local/ns/ambient/sa/sleep: allowed"), mesh[4])
-        XCTAssertTrue(mesh[5].hasPrefix("6. pod ambient/echo-b (node node-b) answered"), mesh[5])
+        guard mesh.count == 6 else { return XCTFail("expected 6 hops:\n\(mesh.joined(separator: "\n"))") }
+        XCTAssertTrue(mesh[1].hasPrefix("2. redirect 15001: ambient-basic-ambient-sleep-a: nat -A ISTIO_OUTPUT")
+                      && mesh[1].contains("REDIRECT --to-ports 15001 [1 packet(s)]"), mesh[1])
+        XCTAssertTrue(mesh[2].hasPrefix("3. ztunnel node-a outbound: "), mesh[2])
+        XCTAssertTrue(mesh[3].hasPrefix("4. HBONE: ") && mesh[3].contains("to 10.244.1.3:15008, expecting spiffe://cluster.local/ns/ambient/sa/echo"), mesh[3])
+        XCTAssertTrue(mesh[4].hasPrefix("5. ztunnel node-b inbound: ") && mesh[4].contains("over HBONE as spiffe://cluster.local/ns/ambient/sa/sleep: allowed"), mesh[4])
+        XCTAssertTrue(mesh[5].hasPrefix("6. pod ambient/echo-b: answered"), mesh[5])
 
         let plain = try Harness.meshlab("trace", "legacy/client", "ambient/echo-b:8000").stdout
-        XCTAssertTrue(plain.contains("captured in netns ambient-basic-ambient-echo-b: nat -A ISTIO_PRERT"), plain)
-        XCTAssertTrue(plain.contains("REDIRECT --to-ports 15006"), plain)
-        XCTAssertTrue(plain.contains("in plaintext (port 15006, no identity): allowed"), plain)
+        XCTAssertTrue(plain.contains("2. redirect 15006: ambient-basic-ambient-echo-b: nat -A ISTIO_PRERT"), plain)
+        XCTAssertTrue(plain.contains("3. ztunnel node-b inbound: ") && plain.contains("in plaintext (no identity): allowed"), plain)
         XCTAssertFalse(plain.contains("HBONE"), plain)
     }
 }

@@ -74,7 +74,7 @@ public struct TrafficClient: Sendable {
         if let io = error as? IOError {
             switch io.errnoCode {
             case ECONNREFUSED: return (.refused, "connection refused")
-            case ECONNRESET, EPIPE: return (.reset, "connection reset")
+            case ECONNRESET, EPIPE, ENOTCONN: return (.reset, "connection reset")
             case ETIMEDOUT: return (.timeout, "timed out")
             case EHOSTUNREACH, ENETUNREACH: return (.unreachable, "no route to host")
             default: break

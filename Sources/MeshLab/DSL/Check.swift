@@ -62,6 +62,9 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     case plaintext
     /// The authorization decision at the destination ztunnel: allowed or not, by which policy, for which reason.
     case policy(allowed: Bool, policy: String?, reason: String?)
+    /// The first call took exactly these hops, e.g. `["pod a/sleep", "redirect 15001", "ztunnel node-a outbound",
+    /// "HBONE", "ztunnel node-b inbound", "pod a/echo"]`, from kernel rule counters and ztunnel events.
+    case path([String])
     case all([Expectation])
     case any([Expectation])
 

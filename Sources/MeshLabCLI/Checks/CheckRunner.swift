@@ -13,20 +13,26 @@ struct CheckRunner {
     func run(_ check: Check) throws -> CheckResult { try runWithEvidence(check).0 }
 
     /// Runs the check and also returns the evidence it was judged from.
-    func runWithEvidence(_ check: Check) throws -> (CheckResult, Evidence) {
+    func runWithEvidence(_ check: Check) throws -> (CheckResult, Evidence, [RuleHit]) {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
         let offsets = logs.map(Self.size)
+        // Redirect rule counters at both ends, for the kernel's part of the path.
+        let ends = [caller] + (destinationPod(check).map { [$0] } ?? [])
+        let countersBefore = try ends.map { try RuleCounters.read(in: $0.netns) }
         let output = try NetnsCommand.run(Orchestrator.executable, clientArguments(check), in: caller.netns)
         let calls = output.output.split(separator: "\n").compactMap { try? Self.decoder.decode(CallResult.self, from: Data($0.utf8)) }
         let events = zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }
+        let ruleHits = try zip(ends, countersBefore).flatMap { pod, before in
+            try RuleCounters.read(in: pod.netns).moved(since: before).map { RuleHit(netns: pod.netns, rule: $0.rule, packets: $0.packets) }
+        }
         let evidence = Evidence(calls: calls, events: events, callerIP: caller.ip.description)
-        let verdicts = check.expect.map { judge($0, evidence) }
+        let verdicts = check.expect.map { judge($0, evidence, caller: check.from, ruleHits: ruleHits) }
         let result = CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
                                  verdicts: verdicts, seconds: Date().timeIntervalSince(started),
                                  problem: calls.isEmpty ? "the client made no calls: \(output.output.prefix(300))" : nil)
-        return (result, evidence)
+        return (result, evidence, ruleHits)
     }
 
     private func clientArguments(_ check: Check) -> [String] {
@@ -39,7 +45,13 @@ struct CheckRunner {
         return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
     }
 
-    func judge(_ expectation: Expectation, _ evidence: Evidence) -> Verdict {
+    /// The destination pod when it is in the mesh (its redirect rules are part of the path).
+    private func destinationPod(_ check: Check) -> Topology.PodInfo? {
+        guard case .pod(let pod, _) = check.to, let info = topology.pod(pod), info.mode == .ambient else { return nil }
+        return info
+    }
+
+    func judge(_ expectation: Expectation, _ evidence: Evidence, caller: String, ruleHits: [RuleHit]) -> Verdict {
         switch expectation {
         case .ok: evidence.allSucceeded()
         case .failed(let outcome): evidence.allFailed(outcome)
@@ -50,8 +62,9 @@ struct CheckRunner {
         case .mtls(let client, let server): evidence.mutualTLS(client: client, server: server)
         case .plaintext: evidence.plaintext()
         case .policy(let allowed, let policy, let reason): evidence.policyDecision(allowed: allowed, policy: policy, reason: reason)
-        case .all(let parts): .all(parts.map { judge($0, evidence) })
-        case .any(let parts): .any(parts.map { judge($0, evidence) })
+        case .path(let hops): evidence.followed(hops, from: caller, ruleHits: ruleHits)
+        case .all(let parts): .all(parts.map { judge($0, evidence, caller: caller, ruleHits: ruleHits) })
+        case .any(let parts): .any(parts.map { judge($0, evidence, caller: caller, ruleHits: ruleHits) })
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Assertions
 import Dataplane
 import Foundation
 import MeshLab
@@ -35,18 +36,13 @@ struct Trace: ParsableCommand {
                 : topology.services.contains { "\($0.namespace)/\($0.name)" == name_ } ? .service(name_, port: port) : .address(name_, port: port)
             guard let proto = CallProtocol(rawValue: `protocol`) else { throw CLIError("unknown protocol \(`protocol`)", hint: "use http, h2 or tcp") }
 
-            // The kernel's side of the story: which redirect rules counted packets, at both ends.
-            let destination = topology.pod(name_).flatMap { $0.mode == .ambient ? $0 : nil }
-            let sourceBefore = try RuleCounters.read(in: caller.netns)
-            let destinationBefore = try destination.map { try RuleCounters.read(in: $0.netns) }
             let check = Check("trace", from: from, to: target, protocol: proto, expect: [.ok])
-            let (result, evidence) = try CheckRunner(directory: directory, topology: topology).runWithEvidence(check)
-            let captured = try RuleCounters.read(in: caller.netns).moved(since: sourceBefore)
-            let capturedAtDestination = try destination.flatMap { pod in
-                try destinationBefore.map { try RuleCounters.read(in: pod.netns).moved(since: $0) }.map { (pod, $0) }
+            let (result, evidence, ruleHits) = try CheckRunner(directory: directory, topology: topology).runWithEvidence(check)
+            let hops = evidence.path(from: caller.id, ruleHits: ruleHits)
+            print(hops.enumerated().map { "\($0.offset + 1). \($0.element.summary): \($0.element.evidence)" }.joined(separator: "\n"))
+            if let call = evidence.calls.first, call.reply == nil {
+                print("\(hops.count + 1). no answer: \(call.outcome.rawValue)\(call.error.map { " (\($0))" } ?? "")")
             }
-            print(HopReport(topology: topology, caller: caller, evidence: evidence, redirectRules: captured,
-                            destinationRules: capturedAtDestination).render())
             if !result.passed { throw ExitCode(1) }
         }
     }

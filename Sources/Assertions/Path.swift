@@ -1,0 +1,74 @@
+import Dataplane
+
+/// One hop of a connection's path, as `meshlab trace` prints it and `.path([...])` matches it.
+public struct Hop: Codable, Hashable, Sendable {
+    /// What the hop is, in the words a path expectation uses: `pod ambient/sleep-a`,
+    /// `redirect 15001`, `ztunnel node-a outbound`, `HBONE`, `plaintext`, `redirect 15006`,
+    /// `ztunnel node-b inbound`, `pod ambient/echo-b`.
+    public var summary: String
+    /// The evidence behind it: the rule, the event, what was seen.
+    public var evidence: String
+}
+
+/// Packet counters a redirect rule gained during the call, in one pod's netns.
+public struct RuleHit: Sendable {
+    public var netns: String
+    public var rule: String
+    public var packets: Int
+
+    public init(netns: String, rule: String, packets: Int) {
+        self.netns = netns
+        self.rule = rule
+        self.packets = packets
+    }
+}
+
+extension Evidence {
+    /// The path of the first call, joined from the kernel's rule counters and the ztunnels' events
+    /// (by the caller's address), ending at the pod that answered.
+    public func path(from caller: String, ruleHits: [RuleHit]) -> [Hop] {
+        var hops = [Hop(summary: "pod \(caller)", evidence: "\(callerIP) calls \(calls.first?.target ?? "?")")]
+        let mine = { (event: ConnectionEvent) in event.srcAddr?.hasPrefix(callerIP + ":") == true }
+        if let capture = ruleHits.first(where: { $0.rule.contains("REDIRECT --to-ports 15001") }) {
+            hops.append(Hop(summary: "redirect 15001", evidence: "\(capture.netns): \(capture.rule) [\(capture.packets) packet(s)]"))
+        }
+        let out = events.first { $0.direction == "outbound" && ($0.event == .opened || $0.event == .refused) && mine($0) }
+        if let out {
+            hops.append(Hop(summary: "ztunnel \(Self.node(of: out)) outbound",
+                            evidence: "[\(out.id)] \(out.srcIdentity ?? "?") → \(out.dstWorkload ?? out.dstAddr ?? "?")\(out.reason.map { " — \($0)" } ?? "")"))
+            if let hbone = out.dstHboneAddr {
+                hops.append(Hop(summary: "HBONE", evidence: "mTLS + HTTP/2 CONNECT \(out.dstAddr ?? "") to \(hbone), expecting \(out.dstIdentity ?? "?")"))
+            } else if out.event == .opened {
+                hops.append(Hop(summary: "plaintext", evidence: "TCP to \(out.dstAddr ?? "?")"))
+            }
+        }
+        if let capture = ruleHits.first(where: { $0.rule.contains("REDIRECT --to-ports 15006") }) {
+            hops.append(Hop(summary: "redirect 15006", evidence: "\(capture.netns): \(capture.rule) [\(capture.packets) packet(s)]"))
+        }
+        // The first call's inbound decision: the one naming the same downstream address as its
+        // outbound event (ztunnel forwards it), or for plaintext the first from the caller.
+        let decisions = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
+        let first = out.flatMap { out in decisions.first { $0.srcAddr == out.srcAddr } } ?? decisions.first
+        if let event = first {
+            let how = event.srcIdentity.map { "over HBONE as \($0)" } ?? "in plaintext (no identity)"
+            let decision = event.allowed.map { $0 ? "allowed" : "DENIED" } ?? "refused"
+            hops.append(Hop(summary: "ztunnel \(Self.node(of: event)) inbound",
+                            evidence: "[\(event.id)] \(how): \(decision)\(event.policy.map { " by \($0)" } ?? "")\(event.reason.map { " — \($0)" } ?? "")"))
+        }
+        if let reply = calls.first?.reply {
+            hops.append(Hop(summary: "pod \(reply.pod)", evidence: "answered over \(reply.protocol) on node \(reply.node), seeing source \(reply.source)"))
+        }
+        return hops
+    }
+
+    /// The call took exactly these hops, in order (see `Hop.summary`).
+    public func followed(_ expected: [String], from caller: String, ruleHits: [RuleHit]) -> Verdict {
+        let hops = path(from: caller, ruleHits: ruleHits)
+        return Verdict(passed: hops.map(\.summary) == expected, expected: "path " + expected.joined(separator: " → "),
+                       actual: hops.map(\.summary).joined(separator: " → "), evidence: hops.map { "\($0.summary): \($0.evidence)" })
+    }
+
+    private static func node(of event: ConnectionEvent) -> String {
+        event.id.split(separator: "-").dropLast().joined(separator: "-")
+    }
+}
