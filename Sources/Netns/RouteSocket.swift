@@ -26,7 +26,7 @@ public final class RouteSocket {
 
     /// A veth pair, created up; the peer is created directly inside the netns open at `peerNetnsFD`
     /// and starts down (the kernel cannot open it before the pair is linked): bring it up from its netns.
-    public func createVeth(_ name: String, peer: String, peerNetnsFD: Int32, master: String? = nil, mtu: UInt32? = nil) throws {
+    public func createVeth(_ name: String, peer: String, peerNetnsFD: Int32, master: String? = nil) throws {
         let link = rtnl_link_veth_alloc()!
         defer { rtnl_link_put(link) }
         rtnl_link_set_name(link, name)
@@ -36,10 +36,6 @@ public final class RouteSocket {
         defer { rtnl_link_put(peerLink) }
         rtnl_link_set_name(peerLink, peer)
         rtnl_link_set_ns_fd(peerLink, peerNetnsFD)
-        if let mtu {
-            rtnl_link_set_mtu(link, mtu)
-            rtnl_link_set_mtu(peerLink, mtu)
-        }
         try check("create veth \(name) ↔ \(peer)", rtnl_link_add(handle, link, NLM_F_CREATE | NLM_F_EXCL))
     }
 
@@ -99,8 +95,7 @@ public final class RouteSocket {
             result.append(LinkInfo(
                 index: rtnl_link_get_ifindex(link),
                 name: String(cString: rtnl_link_get_name(link)),
-                alias: rtnl_link_get_ifalias(link).map { String(cString: $0) },
-                isUp: rtnl_link_get_flags(link) & UInt32(IFF_UP.rawValue) != 0))
+                alias: rtnl_link_get_ifalias(link).map { String(cString: $0) }))
             object = nl_cache_get_next(current)
         }
         return result
@@ -126,7 +121,6 @@ public struct LinkInfo: Sendable, Hashable {
     public var index: Int32
     public var name: String
     public var alias: String?
-    public var isUp: Bool
 }
 
 enum NetlinkFailure {

@@ -1,4 +1,4 @@
-import Dataplane
+@testable import Dataplane
 import Foundation
 import X509
 import XCTest
@@ -65,7 +65,10 @@ final class IdentityTests: XCTestCase {
         let text = String(decoding: data, as: UTF8.self)
         XCTAssertTrue(text.contains(#""tunnel":"HBONE""#), text)
         XCTAssertTrue(text.contains(#""action":"ALLOW""#), text)
-        XCTAssertEqual(config.service(vip: "10.96.0.1")?.name, "s")
-        XCTAssertEqual(config.workload(at: "10.0.0.2")?.uid, "a/p")
+        let index = MeshIndex(config)
+        XCTAssertEqual(index.service(vip: "10.96.0.1")?.name, "s")
+        XCTAssertEqual(index.workload(at: "10.0.0.2")?.uid, "a/p")
+        XCTAssertEqual(index.workload(uid: "a/p")?.address, "10.0.0.2")
+        XCTAssertNil(index.workload(at: "10.0.0.9"))
     }
 }

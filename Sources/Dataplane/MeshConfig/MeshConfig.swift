@@ -14,10 +14,6 @@ public struct MeshConfig: Codable, Hashable, Sendable {
         self.services = services
         self.policies = policies
     }
-
-    public func workload(at address: String) -> Workload? { workloads.first { $0.address == address } }
-    public func workload(uid: String) -> Workload? { workloads.first { $0.uid == uid } }
-    public func service(vip: String) -> MeshService? { services.first { $0.vips.contains(vip) } }
 }
 
 /// How traffic reaches a workload: through HBONE (it is in the ambient mesh) or as plain TCP.

@@ -64,7 +64,7 @@ extension ZTunnel {
         guard ip == connection.localAddress?.ipAddress else {
             return reject(400, "authority \(ip) is not the address this connection reached")
         }
-        guard let target = config?.workload(at: ip), target.node == node else { return reject(503, "no local workload at \(ip)") }
+        guard let target = mesh?.workload(at: ip), target.node == node else { return reject(503, "no local workload at \(ip)") }
         event.dstWorkload = target.name
         event.dstIdentity = identity(of: target).uri
         let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: target)

@@ -14,7 +14,7 @@ extension ZTunnel {
         if ip == source.address && [15001, 15006, 15008].contains(port) {
             return .refuse("self-call to ztunnel port \(port)")
         }
-        if let service = config?.service(vip: ip) {
+        if let service = mesh?.service(vip: ip) {
             guard let mapping = service.ports.first(where: { $0.port == port }) else {
                 return .refuse("service \(service.namespace)/\(service.name) has no port \(port)")
             }
@@ -25,10 +25,10 @@ extension ZTunnel {
                 ? .hbone(endpoint, authority: "\(endpoint.address):\(mapping.targetPort)", service: service)
                 : .passthrough(host: endpoint.address, port: mapping.targetPort, workload: endpoint, service: service)
         }
-        if let workload = config?.workload(at: ip), workload.tunnel == .hbone {
+        if let workload = mesh?.workload(at: ip), workload.tunnel == .hbone {
             return .hbone(workload, authority: "\(ip):\(port)", service: nil)
         }
-        return .passthrough(host: ip, port: port, workload: config?.workload(at: ip), service: nil)
+        return .passthrough(host: ip, port: port, workload: mesh?.workload(at: ip), service: nil)
     }
 
     /// A connection captured on 15001 inside `source`'s netns.

@@ -12,7 +12,8 @@ public final class ZTunnel: @unchecked Sendable {
     public let metrics = TCPMetrics()
     let connectTimeout = TimeAmount.seconds(10)
 
-    var config: MeshConfig?
+    var mesh: MeshIndex?
+    var config: MeshConfig? { mesh?.config }
     var tls: MeshTLS?
     /// Listeners (15001, 15006, 15008) per captured workload uid.
     var captured: [String: [Channel]] = [:]
@@ -45,7 +46,7 @@ public final class ZTunnel: @unchecked Sendable {
                 return self.eventLoop.makeFailedFuture(error)
             }
             self.tls!.install(update.certificates)
-            self.config = update.config
+            self.mesh = MeshIndex(update.config)
             let local = update.config.workloads.filter { $0.node == self.node && $0.tunnel == .hbone }
             let keep = Set(local.map(\.uid))
             for (uid, listeners) in self.captured where !keep.contains(uid) {
@@ -145,7 +146,7 @@ public final class ZTunnel: @unchecked Sendable {
 
     /// Picks the next endpoint of a service (round robin, deterministic).
     func pickEndpoint(_ service: MeshService) -> Workload? {
-        let candidates = service.endpoints.compactMap { config?.workload(uid: $0) }
+        let candidates = service.endpoints.compactMap { mesh?.workload(uid: $0) }
         guard !candidates.isEmpty else { return nil }
         let key = "\(service.namespace)/\(service.name)"
         let index = roundRobin[key, default: 0]

@@ -37,7 +37,7 @@ struct Trace: ParsableCommand {
             guard let proto = CallProtocol(rawValue: `protocol`) else { throw CLIError("unknown protocol \(`protocol`)", hint: "use http, h2 or tcp") }
 
             let check = Check("trace", from: from, to: target, protocol: proto, expect: [.ok])
-            let (result, evidence, ruleHits) = try CheckRunner(directory: directory, topology: topology).runWithEvidence(check)
+            let (result, evidence, ruleHits) = try CheckRunner(directory: directory, topology: topology, alwaysReadCounters: true).runWithEvidence(check)
             let hops = evidence.path(from: caller.id, ruleHits: ruleHits)
             print(hops.enumerated().map { "\($0.offset + 1). \($0.element.summary): \($0.element.evidence)" }.joined(separator: "\n"))
             if let call = evidence.calls.first, call.reply == nil {
