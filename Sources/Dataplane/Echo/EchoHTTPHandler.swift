@@ -53,8 +53,9 @@ final class EchoHTTPHandler: ChannelInboundHandler {
         buffer.writeInteger(UInt8(ascii: "\n"))
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         let keepAlive = head.isKeepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in
-            if !keepAlive { context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
         }
     }
 }

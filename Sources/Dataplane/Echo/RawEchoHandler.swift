@@ -31,7 +31,8 @@ final class RawEchoHandler: ChannelInboundHandler {
         // The client finished sending: finish once everything is echoed. (Closing output right away
         // would become a full close in NIO, input being closed, and drop echo bytes still queued.)
         if let event = event as? ChannelEvent, event == .inputClosed {
-            if let lastWrite { lastWrite.whenComplete { _ in context.close(promise: nil) } } else { context.close(promise: nil) }
+            let channel = context.channel
+            if let lastWrite { lastWrite.whenComplete { _ in channel.close(promise: nil) } } else { channel.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -41,7 +41,7 @@ private final class AdminHandler: ChannelInboundHandler {
     private func answer(_ context: ChannelHandlerContext) {
         let port = context.channel.localAddress?.port ?? 0
         let channel = context.channel
-        let send = { (status: HTTPResponseStatus, body: String) in
+        let send: @Sendable (HTTPResponseStatus, String) -> Void = { status, body in
             var headers = HTTPHeaders([("content-length", String(body.utf8.count)), ("connection", "close")])
             headers.add(name: "content-type", value: port == 15020 ? "text/plain; version=0.0.4" : "application/json")
             channel.write(HTTPServerResponsePart.head(.init(version: .http1_1, status: status, headers: headers)), promise: nil)

@@ -41,7 +41,7 @@ private final class ConfigRequestHandler: ChannelInboundHandler {
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return }
         let line = buffer.readSlice(length: newline - buffer.readerIndex + 1)!
         let channel = context.channel
-        let reply = { (text: String) in
+        let reply: @Sendable (String) -> Void = { text in
             channel.writeAndFlush(ByteBuffer(string: text + "\n")).whenComplete { _ in channel.close(promise: nil) }
         }
         guard let request = try? JSONDecoder().decode(ConfigServer.Request.self, from: Data(line.readableBytesView)) else {

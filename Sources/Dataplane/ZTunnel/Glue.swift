@@ -105,7 +105,8 @@ final class GlueHandler: ChannelDuplexHandler {
         guard inputDone && outputDone, !isStream, let context else { return }
         context.flush()
         guard let lastWrite else { return context.close(promise: nil) }
-        lastWrite.whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel  // the glue is the last handler, so closing the channel is closing here
+        lastWrite.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
