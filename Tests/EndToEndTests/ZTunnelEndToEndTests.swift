@@ -72,6 +72,7 @@ final class ZTunnelEndToEndTests: XCTestCase {
         XCTAssertTrue(metrics.contains("istio_tcp_connections_opened_total{reporter=\"destination\""), metrics)
         XCTAssertTrue(metrics.contains("source_principal=\"spiffe://cluster.local/ns/ambient/sa/sleep\""), metrics)
         XCTAssertTrue(metrics.contains("connection_security_policy=\"mutual_tls\""), metrics)
+        XCTAssertTrue(metrics.contains("source_workload=\"sleep-a\""), metrics)
         let ready = try Harness.meshlab("exec", "node-b", "--", "bash", "-c",
                                         "exec 3<>/dev/tcp/10.244.1.254/15021; printf 'GET /healthz/ready HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3").stdout
         XCTAssertTrue(ready.hasPrefix("HTTP/1.1 200") && ready.hasSuffix("ready\n"), ready)

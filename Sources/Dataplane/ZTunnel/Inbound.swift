@@ -141,7 +141,10 @@ extension ZTunnel {
     {
         tracked[id] = TrackedConnection(facts: facts, channels: channels, event: event)
         let labels = TCPMetrics.Labels(
-            reporter: "destination", sourceWorkload: "unknown", sourceNamespace: facts.sourceIdentity?.namespace ?? "unknown",
+            // A source with a verified identity is a mesh workload: name it, as Istio's peer metadata does.
+            reporter: "destination",
+            sourceWorkload: facts.sourceIdentity == nil ? "unknown" : mesh?.workload(at: facts.sourceIP)?.name ?? "unknown",
+            sourceNamespace: facts.sourceIdentity?.namespace ?? "unknown",
             sourcePrincipal: facts.sourceIdentity?.uri ?? "unknown", destinationWorkload: facts.destination.name,
             destinationNamespace: facts.destination.namespace, destinationPrincipal: identity(of: facts.destination).uri,
             securityPolicy: facts.sourceIdentity == nil ? "unknown" : "mutual_tls", responseFlags: "-")
