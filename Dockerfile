@@ -4,7 +4,7 @@
 FROM swift:6.3-bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnl-3-dev libnl-route-3-dev libbpf-dev iproute2 iptables ipset conntrack procps \
+      libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libpcap-dev libbpf-dev iproute2 iptables ipset conntrack procps \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /meshlab
 COPY . .

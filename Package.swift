@@ -26,6 +26,14 @@ let package = Package(
             pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
+        // libnl-nf-3: conntrack entries over netlink, for fast-path evidence.
+        .systemLibrary(
+            name: "CNetfilter",
+            pkgConfig: "libnl-nf-3.0",
+            providers: [.apt(["libnl-nf-3-dev"])]
+        ),
+        // libpcap: packet captures on named links, written as pcap files Wireshark opens.
+        .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
         .target(name: "Netns", dependencies: ["CSyscalls", "CNetlink"]),
         .target(name: "Dataplane", dependencies: [
             "Netns",
@@ -40,7 +48,8 @@ let package = Package(
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
-        .target(name: "Assertions", dependencies: ["Dataplane"]),
+        // Evidence collectors (rule counters, conntrack, captures) and the judges of every expectation.
+        .target(name: "Assertions", dependencies: ["Dataplane", "Netns", "CNetfilter", "CPcap"]),
         // The module lab files import: DSL, LabSpec, validation, topology, plan. Pure Swift.
         .target(name: "MeshLab"),
         // The labs shipped with MeshLab, compiled in and selectable by name.
@@ -52,7 +61,7 @@ let package = Package(
         ]),
         .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"]),
         .testTarget(name: "MeshLabTests", dependencies: [
-            "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", .product(name: "X509", package: "swift-certificates"),
+            "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", "Assertions", .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Assertions", "Dataplane"]),
     ]

@@ -1,12 +1,20 @@
 import Dataplane
 
-/// What a check's calls left behind: the client's per-call results, and every connection event the
-/// ztunnels logged while the calls ran.
+/// What a check's calls left behind: the client's per-call results, every connection event the
+/// ztunnels logged while the calls ran, and the kernel's side (rule counters, conntrack, captures).
 public struct Evidence: Sendable {
     public var calls: [CallResult]
     public var events: [ConnectionEvent]
     /// The calling pod's address, to tell its connections from others in the logs.
     public var callerIP: String
+    /// Redirect rules whose counters moved during the calls, in the caller's and destination's netns.
+    public var ruleHits: [RuleHit] = []
+    /// The caller netns's conntrack table after the calls.
+    public var conntrack: [ConntrackEntry] = []
+    /// Packets captured on named links while the calls ran.
+    public var captures: [LinkCapture] = []
+    /// A marker the client put in every request, to look for on the wire.
+    public var canary: String?
 
     public init(calls: [CallResult], events: [ConnectionEvent], callerIP: String) {
         self.calls = calls

@@ -6,7 +6,7 @@ extension Evidence {
     public func allSucceeded() -> Verdict {
         let failed = calls.filter { !$0.ok || $0.echoIntact == false }
         return Verdict(passed: !calls.isEmpty && failed.isEmpty, expected: "\(calls.count) calls succeed",
-                       actual: failed.isEmpty ? "all succeeded" : "\(failed.count) failed: \(failed.map { $0.echoIntact == false ? "echo altered" : $0.outcome.rawValue }.joined(separator: ", "))",
+                       actual: failed.isEmpty ? "all succeeded" : "\(failed.count) failed: \(failed.map { $0.ok ? "echo altered" : $0.outcome.rawValue }.joined(separator: ", "))",
                        evidence: calls.map(describe))
     }
 

@@ -26,7 +26,7 @@ public struct RuleHit: Sendable {
 extension Evidence {
     /// The path of the first call, joined from the kernel's rule counters and the ztunnels' events
     /// (by the caller's address), ending at the pod that answered.
-    public func path(from caller: String, ruleHits: [RuleHit]) -> [Hop] {
+    public func path(from caller: String) -> [Hop] {
         var hops = [Hop(summary: "pod \(caller)", evidence: "\(callerIP) calls \(calls.first?.target ?? "?")")]
         let mine = { (event: ConnectionEvent) in event.srcAddr?.hasPrefix(callerIP + ":") == true }
         if let capture = ruleHits.first(where: { $0.rule.contains("REDIRECT --to-ports 15001") }) {
@@ -62,8 +62,8 @@ extension Evidence {
     }
 
     /// The call took exactly these hops, in order (see `Hop.summary`).
-    public func followed(_ expected: [String], from caller: String, ruleHits: [RuleHit]) -> Verdict {
-        let hops = path(from: caller, ruleHits: ruleHits)
+    public func followed(_ expected: [String], from caller: String) -> Verdict {
+        let hops = path(from: caller)
         return Verdict(passed: hops.map(\.summary) == expected, expected: "path " + expected.joined(separator: " → "),
                        actual: hops.map(\.summary).joined(separator: " → "), evidence: hops.map { "\($0.summary): \($0.evidence)" })
     }

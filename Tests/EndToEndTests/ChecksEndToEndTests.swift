@@ -38,8 +38,10 @@ final class ChecksEndToEndTests: XCTestCase {
         let cases = try document.nodes(forXPath: "//testsuite/testcase")
         XCTAssertGreaterThanOrEqual(cases.count, 10)
         XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 0)
-        XCTAssertEqual(try document.nodes(forXPath: "//testsuite/@name").compactMap(\.stringValue).sorted(), ["ambient-basic", "l4-policy"])
-        XCTAssertEqual(try Harness.residue(of: "ambient-basic") + (try Harness.residue(of: "l4-policy")), [], "test brings labs down")
+        XCTAssertEqual(try document.nodes(forXPath: "//testsuite/@name").compactMap(\.stringValue).sorted(), ["ambient-basic", "inpod-lifecycle", "l4-policy"])
+        for lab in ["ambient-basic", "inpod-lifecycle", "l4-policy"] {
+            XCTAssertEqual(try Harness.residue(of: lab), [], "test brings \(lab) down")
+        }
     }
 
     func testEveryExpectationKindPassesWhereItHoldsAndFailsWhereItDoesNot() throws {
@@ -85,15 +87,35 @@ final class ChecksEndToEndTests: XCTestCase {
                     "pod apps/sleep", "redirect 15001", "ztunnel node-a outbound", "HBONE", "ztunnel node-b inbound", "pod apps/echo-b"])])
                 Check("fail: path", from: "outside/client", to: b, expect: [.path([
                     "pod outside/client", "redirect 15001", "ztunnel node-a outbound", "HBONE", "ztunnel node-b inbound", "pod apps/echo-b"])])
+                let web = CallTarget.pod("outside/web", port: 8000)
+                Check("pass: fast path", from: "apps/sleep", to: b, protocol: .tcp, count: 2, payload: 50_000, expect: [.fastPath(firstPackets: 1)])
+                Check("fail: fast path", from: "outside/client", to: web, protocol: .tcp, expect: [.fastPath(firstPackets: 1)])
+                Check("pass: hbone reuse", from: "apps/sleep", to: b, count: 3, expect: [.hbone(connections: 1, streams: 3)])
+                Check("fail: hbone reuse", from: "apps/sleep", to: b, count: 3, expect: [.hbone(connections: 3, streams: 3)])
+                Check("pass: only hbone", from: "apps/sleep", to: b, protocol: .tcp, expect: [.onlyHBONE(on: "underlay")])
+                Check("fail: only hbone", from: "outside/client", to: web, protocol: .tcp, expect: [.onlyHBONE(on: "underlay")])
+                Check("pass: never in plaintext", from: "apps/sleep", to: b, protocol: .tcp, expect: [.neverInPlaintext(on: "node-b")])
+                Check("fail: never in plaintext", from: "outside/client", to: web, protocol: .tcp, expect: [.neverInPlaintext(on: "underlay")])
+                Check("pass: held across an unrelated push", from: "apps/sleep", to: b, protocol: .tcp, count: 2,
+                      during: .addPolicy(namespace: "apps", AuthorizationPolicy("deny-7001", action: .deny) { Rule(to: [.ports([7001])]) }),
+                      expect: [.ok])
+                Check("pass: held across a policy removal", from: "apps/sleep", to: b, protocol: .tcp, during: .removePolicy("apps/deny-7000"),
+                      expect: [.ok])
+                Check("fail: held across a denying push", from: "apps/sleep", to: b, protocol: .tcp,
+                      during: .addPolicy(namespace: "apps", AuthorizationPolicy("deny-all", action: .deny) { Rule() }), expect: [.ok])
+                Check("pass: a ztunnel restart ends held connections", from: "apps/sleep", to: b, protocol: .tcp,
+                      during: .ztunnelRestart(node: "node-b"), expect: [.reset])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
                 Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
             }
             """)
         let junit = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-selfcheck-\(getpid()).xml")
         defer { try? FileManager.default.removeItem(at: junit) }
-        let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path], expect: 1)
+        let bundles = "/tmp/meshlab-selfcheck-bundles-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: bundles) }
+        let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path, "--bundle-dir", bundles], expect: 1)
         let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
-        XCTAssertEqual(report.checks.count, 22)
+        XCTAssertEqual(report.checks.count, 34)
         for check in report.checks {
             XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
         }
@@ -108,13 +130,82 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(failure("fail: policy")?.actual, "allowed by -: no allow policies")
         XCTAssertEqual(failure("fail: refused")?.actual, "ok")
         XCTAssertEqual(failure("fail: path")?.actual, "pod outside/client → redirect 15006 → ztunnel node-b inbound → pod apps/echo-b")
+        // Nothing in that pod uses conntrack, so the kernel tracks nothing there.
+        XCTAssertTrue(failure("fail: fast path")?.actual.hasPrefix("1 connection(s), 0 in conntrack (0 NATed to ztunnel 15001)") == true,
+                      "\(String(describing: failure("fail: fast path")))")
+        XCTAssertTrue(failure("fail: fast path")?.actual.contains(", 0 through the redirect rule") == true)
+        XCTAssertEqual(failure("fail: hbone reuse")?.actual, "3 stream(s) over 1 HBONE connection(s)")
+        XCTAssertTrue(failure("fail: only hbone")?.actual.contains("non-HBONE packet(s) besides 0 HBONE: tcp 10.244.0.") == true,
+                      "\(String(describing: failure("fail: only hbone")))")
+        XCTAssertTrue(failure("fail: never in plaintext")?.actual.hasPrefix("in plaintext in ") == true,
+                      "\(String(describing: failure("fail: never in plaintext")))")
+        XCTAssertEqual(failure("fail: held across a denying push")?.actual, "1 failed: reset")
+        let written = try FileManager.default.contentsOfDirectory(atPath: bundles)
+        XCTAssertEqual(written.filter { $0.hasSuffix(".tar.gz") }.count, 1, "a failing run writes one evidence bundle")
 
         let document = try XMLDocument(contentsOf: junit)
-        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 22)
-        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 11)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 34)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 16)
         XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
                        "expected every call answered by apps/echo-a, got apps/echo-b")
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
+    }
+}
+
+/// A failed run hands over everything in one file, and that file brings the same failure back.
+final class EvidenceBundleEndToEndTests: XCTestCase {
+    func testAFailingRunsBundleHoldsTheEvidenceAndReplaysToTheSameFailure() throws {
+        try Harness.requireRoot()
+        let lab = try Harness.temporaryFile("bugreport.swift", """
+            import MeshLab
+
+            let lab = Lab("bugreport") {
+                Node("node-a")
+                Node("node-b")
+                Namespace("apps", mode: .ambient) {
+                    Pod("sleep", node: "node-a", app: .client)
+                    Pod("echo", node: "node-b", app: .echo(ports: [8000]))
+                }
+                Namespace("legacy") {
+                    Pod("client", node: "node-a", app: .client)
+                }
+                Check("mesh traffic is only HBONE", from: "apps/sleep", to: .pod("apps/echo", port: 8000), protocol: .tcp,
+                      expect: [.ok, .onlyHBONE(on: "underlay")])
+                Check("legacy traffic is only HBONE too", from: "legacy/client", to: .pod("apps/echo", port: 8000), protocol: .tcp,
+                      expect: [.ok, .onlyHBONE(on: "underlay")])
+            }
+            """)
+        let folder = "/tmp/meshlab-bundles-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try Harness.meshlab(["test", lab, "--json", "--bundle-dir", folder], expect: 1)
+        let report = try XCTUnwrap(JSONDecoder().decode([ChecksEndToEndTests.Report].self, from: Data(run.stdout.utf8)).first)
+        XCTAssertEqual(report.checks.map(\.passed), [true, false])
+        XCTAssertEqual(try Harness.residue(of: "bugreport"), [])
+
+        let name = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasSuffix(".tar.gz") })
+        let bundle = "\(folder)/\(name)"
+        let unpacked = "\(folder)/unpacked"
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        XCTAssertEqual(try Harness.run("/usr/bin/tar", ["-xzf", bundle, "-C", unpacked]).status, 0)
+        let files = try XCTUnwrap(FileManager.default.subpathsOfDirectory(atPath: unpacked)).sorted()
+        for expected in ["lab.swift", "spec.json", "report.json", "topology.json", "plan.json", "README.txt", "logs/ztunnel-node-a.log",
+                         "rules/bugreport-apps-sleep.txt", "conntrack/bugreport-apps-sleep.txt", "net/bugreport-node-a.txt"] {
+            XCTAssertTrue(files.contains(expected), "\(expected) missing from the bundle: \(files)")
+        }
+        XCTAssertTrue(try String(contentsOfFile: "\(unpacked)/rules/bugreport-apps-sleep.txt", encoding: .utf8).contains("REDIRECT --to-ports 15001"))
+        XCTAssertTrue(try String(contentsOfFile: "\(unpacked)/conntrack/bugreport-apps-sleep.txt", encoding: .utf8)
+            .contains("→ 10.244.1.2:8000, replies from 127.0.0.1:15001 (NAT)"))
+        // The capture that shows the plaintext is a pcap file an independent reader (tcpdump) decodes.
+        let pcap = try XCTUnwrap(files.first { $0.hasPrefix("captures/legacy-traffic") && $0.hasSuffix(".pcap") })
+        let decoded = try Harness.run("/usr/bin/tcpdump", ["-nn", "-r", "\(unpacked)/\(pcap)", "tcp port 8000"])
+        XCTAssertTrue(decoded.stdout.contains("10.244.0.3.") && decoded.stdout.contains("> 10.244.1.2.8000"), decoded.stdout + decoded.stderr)
+
+        let replay = try Harness.meshlab(["replay", bundle, "--json"], expect: 1)
+        let replayed = try XCTUnwrap(JSONDecoder().decode([ChecksEndToEndTests.Report].self, from: Data(replay.stdout.utf8)).first)
+        XCTAssertEqual(replayed.checks.map(\.passed), [true, false])
+        XCTAssertEqual(replayed.checks[1].verdicts.map(\.expected), report.checks[1].verdicts.map(\.expected))
+        XCTAssertTrue(replay.stderr.contains("reproduced: the same 1 check(s) fail as in the bundle: legacy traffic is only HBONE too"), replay.stderr)
+        XCTAssertEqual(try Harness.residue(of: "bugreport"), [])
     }
 }
 

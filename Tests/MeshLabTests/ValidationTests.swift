@@ -139,4 +139,19 @@ extension ValidationTests {
         assertOneError(base(Check("c5", from: "x/c", to: .pod("x/s", port: 80), expect: [])), "expects nothing, so it cannot fail")
         assertOneError(base(Check("c6", from: "x/c", to: .pod("x/s", port: 80), count: 0, expect: [.ok])), "makes no calls")
     }
+
+    func testChangesAndWatchedLinksMustExist() {
+        let base = { (check: Check) in Lab("l") { Node("a"); Namespace("x") { Pod("c"); Pod("s", app: .echo(ports: [80])) }; check } }
+        let s = CallTarget.pod("x/s", port: 80)
+        assertOneError(base(Check("c1", from: "x/c", to: s, during: .ztunnelRestart(node: "a"), expect: [.ok])), "needs raw TCP")
+        assertOneError(base(Check("c2", from: "x/c", to: s, protocol: .tcp, during: .ztunnelRestart(node: "b"), expect: [.ok])),
+                       "restarts the ztunnel of unknown node 'b'")
+        assertOneError(base(Check("c3", from: "x/c", to: s, protocol: .tcp, during: .removePolicy("x/nope"), expect: [.ok])),
+                       "removes unknown policy 'x/nope'")
+        assertOneError(base(Check("c4", from: "x/c", to: s, protocol: .tcp,
+                                  during: .addPolicy(namespace: "y", AuthorizationPolicy("p")), expect: [.ok])), "unknown namespace 'y'")
+        assertOneError(base(Check("c5", from: "x/c", to: s, expect: [.all([.ok, .onlyHBONE(on: "wan")])])), "watches unknown link 'wan'")
+        XCTAssertEqual(validate(base(Check("c6", from: "x/c", to: s, expect: [.onlyHBONE(on: "underlay"), .neverInPlaintext(on: "x/s"),
+                                                                              .neverInPlaintext(on: "a")]))), [])
+    }
 }

@@ -23,6 +23,8 @@ public struct CallResult: Codable, Hashable, Sendable {
     public var echoIntact: Bool?
     public var error: String?
     public var milliseconds: Double
+    /// The client's own address (ip:port) for the call's connection, once connected.
+    public var source: String?
 
     public var ok: Bool { outcome == .ok }
 }

@@ -30,7 +30,7 @@ extension TrafficClient {
     private func tcpCall(_ number: Int, group: EventLoopGroup) -> EventLoopFuture<CallResult> {
         let eventLoop = group.next()
         let received = eventLoop.makePromise(of: [UInt8].self)
-        let payload = payloadSize > 0 ? (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251 + 1) } : Array("ping".utf8)
+        let payload = tcpPayload()
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.allowRemoteHalfClosure, value: true)

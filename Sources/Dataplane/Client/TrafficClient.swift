@@ -18,10 +18,13 @@ public struct TrafficClient: Sendable {
     public var headers: [(String, String)]
     /// Raw TCP: keep the connection open this long after sending, before half-closing (a long-lived connection).
     public var hold: TimeAmount
+    /// A marker sent in every call (raw TCP payload, HTTP header), so captures can look for it on the wire.
+    public var canary: String?
 
     public init(host: String, port: Int, protocol: Scheme = .http, path: String = "/", payloadSize: Int = 0,
-                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = [], hold: TimeAmount = .zero) {
+                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = [], hold: TimeAmount = .zero, canary: String? = nil) {
         self.hold = hold
+        self.canary = canary
         self.host = host
         self.port = port
         self.protocol = `protocol`
@@ -45,18 +48,18 @@ public struct TrafficClient: Sendable {
     public func call(_ number: Int, group: EventLoopGroup) -> CallResult {
         let started = DispatchTime.now()
         var result = CallResult(call: number, target: target, protocol: `protocol`.rawValue, outcome: .failed,
-                                status: nil, reply: nil, echoIntact: nil, error: nil, milliseconds: 0)
+                                status: nil, reply: nil, echoIntact: nil, error: nil, milliseconds: 0, source: nil)
         do {
             switch `protocol` {
             case .http, .h2:
-                let response = try exchangeHTTP(group: group)
+                let response = try exchangeHTTP(group: group, source: &result.source)
                 result.status = response.status
                 result.reply = try? JSONDecoder().decode(EchoReply.self, from: response.body)
                 result.outcome = .ok
             case .tcp:
                 // At least one byte goes out so the echo server knows this is raw TCP.
-                let payload = payloadSize > 0 ? (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251 + 1) } : Array("ping".utf8)
-                let received = try exchangeBytes(payload, group: group)
+                let payload = tcpPayload()
+                let received = try exchangeBytes(payload, group: group, source: &result.source)
                 let newline = received.firstIndex(of: UInt8(ascii: "\n")) ?? received.endIndex
                 result.reply = try? JSONDecoder().decode(EchoReply.self, from: Data(received[..<newline]))
                 result.echoIntact = Array(received.dropFirst(newline + 1)) == payload
@@ -86,38 +89,51 @@ public struct TrafficClient: Sendable {
         if case ChannelError.connectTimeout = error { return (.timeout, "connect timed out") }
         if error is CallTimedOut { return (.timeout, "no answer in time") }
         if case ChannelError.eof = error { return (.reset, "connection closed before an answer") }
+        if case ChannelError.ioOnClosedChannel = error { return (.reset, "connection closed while sending") }
+        if case ChannelError.alreadyClosed = error { return (.reset, "connection closed while sending") }
         return (.failed, "\(error)")
     }
 
     /// Connects; when that fails, `pending` fails too so no promise is left unanswered.
-    private func connect<T>(group: EventLoopGroup, failing pending: EventLoopPromise<T>,
+    /// `source` is the connection's own address (ip:port), by which kernel evidence finds it.
+    private func connect<T>(group: EventLoopGroup, failing pending: EventLoopPromise<T>, source: inout String?,
                             _ initializer: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws -> Channel {
         do {
-            return try ClientBootstrap(group: group)
+            let channel = try ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.allowRemoteHalfClosure, value: true)
                 .channelInitializer(initializer)
                 .connect(host: host, port: port).wait()
+            source = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+            return channel
         } catch {
             pending.fail(error)
             throw error
         }
     }
 
-    private func exchangeHTTP(group: EventLoopGroup) throws -> HTTPResponse {
+    /// Raw TCP bytes: the canary first, so it is on the wire in every call, then a counting pattern.
+    func tcpPayload() -> [UInt8] {
+        let marker = Array((canary ?? "").utf8)
+        let size = max(payloadSize, marker.isEmpty ? 4 : marker.count)
+        return marker + (marker.count..<size).map { UInt8(truncatingIfNeeded: $0 % 251 + 1) }
+    }
+
+    private func exchangeHTTP(group: EventLoopGroup, source: inout String?) throws -> HTTPResponse {
         let promise = group.next().makePromise(of: HTTPResponse.self)
         var head = HTTPRequestHead(version: .http1_1, method: payloadSize > 0 ? .POST : .GET, uri: path)
         head.headers.add(name: "host", value: target)
         head.headers.add(name: "user-agent", value: "meshlab-client")
         head.headers.add(contentsOf: headers)
+        if let canary { head.headers.add(name: "x-meshlab-canary", value: canary) }
         let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: payloadSize)
         if payloadSize > 0 { head.headers.add(name: "content-length", value: String(payloadSize)) }
         let request = HTTPRequest(head: head, body: body)
         let channel: Channel
         switch `protocol` {
         case .h2:
-            channel = try connect(group: group, failing: promise) { channel in
+            channel = try connect(group: group, failing: promise, source: &source) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let streams = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()) { $0.eventLoop.makeSucceededVoidFuture() }
@@ -131,7 +147,7 @@ public struct TrafficClient: Sendable {
                 }
             }
         default:
-            channel = try connect(group: group, failing: promise) { channel in
+            channel = try connect(group: group, failing: promise, source: &source) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(HTTPResponseCollector(request: request, promise: promise))
@@ -142,9 +158,9 @@ public struct TrafficClient: Sendable {
         return try awaitWithDeadline(promise.futureResult, channel: channel)
     }
 
-    private func exchangeBytes(_ payload: [UInt8], group: EventLoopGroup) throws -> [UInt8] {
+    private func exchangeBytes(_ payload: [UInt8], group: EventLoopGroup, source: inout String?) throws -> [UInt8] {
         let promise = group.next().makePromise(of: [UInt8].self)
-        let channel = try connect(group: group, failing: promise) { channel in
+        let channel = try connect(group: group, failing: promise, source: &source) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(ByteCollector(promise: promise))
             }
@@ -157,7 +173,8 @@ public struct TrafficClient: Sendable {
             channel.closeFuture.whenComplete { _ in held.cancel() }  // no-op once the hold is over
             guard (try? held.futureResult.wait()) != nil else { throw ChannelError.eof }
         }
-        try channel.close(mode: .output).wait()
+        // The peer may already have closed (a refusal by policy, say): what arrived decides the call.
+        try? channel.close(mode: .output).wait()
         return try awaitWithDeadline(promise.futureResult, channel: channel)
     }
 

@@ -7,6 +7,8 @@ import NIOSSL
 
 /// One pooled HBONE connection (mTLS + HTTP/2) and how many tunnels it carries.
 final class PooledConnection {
+    /// Named like connection ids (`<node>-<n>`), so logs tell which streams shared a connection.
+    let id: String
     let ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
     var channel: Channel?
     var closed = false
@@ -19,7 +21,10 @@ final class PooledConnection {
     /// Idle pooled connections are released after five minutes, as ztunnel's pool does.
     static let idleTimeout = TimeAmount.minutes(5)
 
-    init(ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>) { self.ready = ready }
+    init(id: String, ready: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>) {
+        self.id = id
+        self.ready = ready
+    }
 
     private func scheduleIdleRelease() {
         guard let channel else { return }
@@ -37,8 +42,9 @@ extension ZTunnel {
 
     /// Opens an HBONE tunnel from `source`'s netns to `target`'s ztunnel (its pod IP, port 15008),
     /// reusing a pooled connection keyed by (source identity, destination identity, destination, source IP).
+    /// Returns the pooled connection's id with the tunnel.
     func openTunnel(from source: Workload, to target: Workload, authority: String, downstream: Channel, id: String)
-        -> EventLoopFuture<Channel>
+        -> (connection: String, tunnel: EventLoopFuture<Channel>)
     {
         let sourceIdentity = identity(of: source)
         let targetIdentity = identity(of: target)
@@ -48,7 +54,7 @@ extension ZTunnel {
             entry = reusable
         } else {
             let ready = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
-            entry = PooledConnection(ready: ready.futureResult)
+            entry = PooledConnection(id: nextID(), ready: ready.futureResult)
             hbonePool[key, default: []].append(entry)
             connectHBONE(from: source, sourceIdentity, to: target, targetIdentity, opened: { entry.channel = $0 }) { [weak self] in
                 entry.closed = true
@@ -58,7 +64,7 @@ extension ZTunnel {
         entry.streams += 1
         let status = eventLoop.makePromise(of: Int.self)
         let request = connectHeaders(source: source, downstream: downstream, authority: authority, id: id)
-        return entry.ready.flatMap { multiplexer in
+        let tunnel = entry.ready.flatMap { multiplexer -> EventLoopFuture<Channel> in
             let stream = self.eventLoop.makePromise(of: Channel.self)
             multiplexer.createStreamChannel(promise: stream) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -67,7 +73,7 @@ extension ZTunnel {
                 }
             }
             return stream.futureResult
-        }.flatMap { stream in
+        }.flatMap { (stream: Channel) -> EventLoopFuture<Channel> in
             stream.closeFuture.whenComplete { _ in entry.streams -= 1 }
             return status.futureResult.flatMapThrowing { code in
                 guard code == 200 else { throw HBONEError.status(code) }
@@ -78,6 +84,7 @@ extension ZTunnel {
             status.fail(error)
             throw error
         }
+        return (entry.id, tunnel)
     }
 
     /// The CONNECT request: authority, and the baggage / forwarded / traceparent headers ztunnel sends.

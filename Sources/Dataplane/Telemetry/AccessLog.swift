@@ -15,6 +15,8 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     public var srcIdentity: String?
     public var dstAddr: String?
     public var dstHboneAddr: String?
+    /// The pooled HBONE connection an outbound stream went over (reuse shows as a repeated id).
+    public var hboneConnection: String?
     public var dstService: String?
     public var dstWorkload: String?
     public var dstIdentity: String?
@@ -47,7 +49,7 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case time, event, id, direction, policy, allowed, reason, error
         case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"
-        case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", dstService = "dst.service"
+        case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", hboneConnection = "hbone.connection", dstService = "dst.service"
         case dstWorkload = "dst.workload", dstIdentity = "dst.identity"
         case bytesSent = "bytes_sent", bytesRecv = "bytes_recv", durationMs = "duration_ms"
     }

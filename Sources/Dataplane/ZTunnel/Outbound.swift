@@ -66,7 +66,9 @@ extension ZTunnel {
             event.dstWorkload = target.name
             event.dstIdentity = identity(of: target).uri
             event.dstService = service?.hostname
-            upstream = openTunnel(from: source, to: target, authority: authority, downstream: downstream, id: id)
+            let tunnel = openTunnel(from: source, to: target, authority: authority, downstream: downstream, id: id)
+            event.hboneConnection = tunnel.connection
+            upstream = tunnel.tunnel
         case .passthrough(let host, let port, let workload, let service):
             event.dstAddr = "\(host):\(port)"
             event.dstWorkload = workload?.name

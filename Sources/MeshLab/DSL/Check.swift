@@ -12,12 +12,16 @@ public struct Check: Codable, Hashable, Sendable {
     /// Bytes sent per call (HTTP body or raw TCP payload echoed back).
     public var payload: Int
     public var expect: [Expectation]
+    /// A change made while every call's connection is held open (raw TCP): each call sends, the
+    /// change happens, then it sends again and half-closes. The lab is put back afterwards.
+    public var during: Change?
     public var at: SourceLocation
 
     public init(
         _ name: String, from: String, to: CallTarget, protocol: CallProtocol = .http, count: Int = 1, payload: Int = 0,
-        expect: [Expectation], file: String = #filePath, line: Int = #line
+        during: Change? = nil, expect: [Expectation], file: String = #filePath, line: Int = #line
     ) {
+        self.during = during
         self.name = name
         self.from = from
         self.to = to
@@ -40,6 +44,16 @@ public enum CallTarget: Codable, Hashable, Sendable {
 
 public enum CallProtocol: String, Codable, Hashable, Sendable {
     case http, h2, tcp
+}
+
+/// A change to a running lab, made in the middle of a check's long-lived connections.
+public enum Change: Codable, Hashable, Sendable {
+    /// The node's ztunnel is restarted.
+    case ztunnelRestart(node: String)
+    /// This policy is added to the namespace (and removed after the check).
+    case addPolicy(namespace: String, AuthorizationPolicy)
+    /// The policy `namespace/name` is removed (and restored after the check).
+    case removePolicy(String)
 }
 
 /// What the calls must show. Compose with `.all` and `.any`.
@@ -65,6 +79,16 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     /// The first call took exactly these hops, e.g. `["pod a/sleep", "redirect 15001", "ztunnel node-a outbound",
     /// "HBONE", "ztunnel node-b inbound", "pod a/echo"]`, from kernel rule counters and ztunnel events.
     case path([String])
+    /// Each connection sent this many packets through the redirect rule (the first-packet path:
+    /// rule, listener, original destination, policy) and the rest on conntrack's established path,
+    /// from the caller netns's rule counters and its conntrack entries read over netlink.
+    case fastPath(firstPackets: Int)
+    /// The calls' CONNECT streams went over this many HBONE connections (tunnel reuse).
+    case hbone(connections: Int, streams: Int)
+    /// Only HBONE (TCP 15008) crossed this link during the calls: `underlay`, a node, or a pod.
+    case onlyHBONE(on: String)
+    /// The calls' payload never crossed this link in plaintext.
+    case neverInPlaintext(on: String)
     case all([Expectation])
     case any([Expectation])
 
@@ -74,5 +98,16 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     public static func allowed(by policy: String? = nil) -> Expectation { .policy(allowed: true, policy: policy, reason: nil) }
     public static func denied(by policy: String? = nil, reason: String? = nil) -> Expectation {
         .policy(allowed: false, policy: policy, reason: reason)
+    }
+}
+
+extension Expectation {
+    /// The links this expectation captures on.
+    public var links: [String] {
+        switch self {
+        case .onlyHBONE(let link), .neverInPlaintext(let link): [link]
+        case .all(let parts), .any(let parts): parts.flatMap(\.links)
+        default: []
+        }
     }
 }

@@ -21,8 +21,9 @@ extension Plan {
             Sysctl(key: "net.ipv4.conf.all.rp_filter", value: "0"),
             Sysctl(key: "net.ipv4.conf.default.rp_filter", value: "0"),
         ]
-        // Deep accept queues, so a burst of thousands of connections queues instead of being dropped.
-        let podSysctls = [Sysctl(key: "net.core.somaxconn", value: "65535")]
+        // Deep accept queues, so a burst of thousands of connections queues instead of being dropped;
+        // conntrack counts packets per connection, the evidence for fast-path checks.
+        let podSysctls = [Sysctl(key: "net.core.somaxconn", value: "65535"), Sysctl(key: "net.netfilter.nf_conntrack_acct", value: "1")]
         let ztunnels = infrastructure ? topology.ztunnels : []
         let nodes = infrastructure ? topology.nodes : []
         namespaces = (infrastructure ? [NetnsSetup(name: topology.underlay.netns, sysctls: [])] : [])

@@ -53,6 +53,28 @@ private struct Validator {
             }
             if check.count < 1 { fail(check.at, "check '\(check.name)' makes no calls", hint: "count: 1 or more") }
             if check.expect.isEmpty { fail(check.at, "check '\(check.name)' expects nothing, so it cannot fail", hint: "add expectations, e.g. expect: [.ok]") }
+            if let change = check.during { checkChange(change, of: check) }
+            let links = ["underlay"] + lab.nodes.map(\.name) + pods.sorted()
+            for link in check.expect.flatMap(\.links) where !links.contains(link) {
+                fail(check.at, "check '\(check.name)' watches unknown link '\(link)'", hint: "name `underlay`, a node or a pod (namespace/pod)")
+            }
+        }
+    }
+
+    mutating func checkChange(_ change: Change, of check: Check) {
+        if check.protocol != .tcp {
+            fail(check.at, "check '\(check.name)' holds connections across a change, which needs raw TCP", hint: "add protocol: .tcp")
+        }
+        switch change {
+        case .ztunnelRestart(let node) where !lab.nodes.contains(where: { $0.name == node }):
+            fail(check.at, "check '\(check.name)' restarts the ztunnel of unknown node '\(node)'",
+                 hint: "nodes: \(lab.nodes.map(\.name).joined(separator: ", "))")
+        case .addPolicy(let namespace, _) where !lab.namespaces.contains(where: { $0.name == namespace }):
+            fail(check.at, "check '\(check.name)' adds a policy to unknown namespace '\(namespace)'", hint: "declare the namespace first")
+        case .removePolicy(let policy) where !lab.namespaces.contains(where: { namespace in
+            namespace.policies.contains { "\(namespace.name)/\($0.name)" == policy } }):
+            fail(check.at, "check '\(check.name)' removes unknown policy '\(policy)'", hint: "write it as namespace/name")
+        default: break
         }
     }
 

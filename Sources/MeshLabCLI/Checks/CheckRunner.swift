@@ -15,7 +15,7 @@ struct CheckRunner {
     func run(_ check: Check) throws -> CheckResult { try runWithEvidence(check).0 }
 
     /// Runs the check and also returns the evidence it was judged from.
-    func runWithEvidence(_ check: Check) throws -> (CheckResult, Evidence, [RuleHit]) {
+    func runWithEvidence(_ check: Check) throws -> (CheckResult, Evidence) {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
@@ -24,18 +24,81 @@ struct CheckRunner {
         let ends = check.expect.contains(where: \.needsRuleCounters) || alwaysReadCounters
             ? [caller] + (destinationPod(check).map { [$0] } ?? []) : []
         let countersBefore = try ends.map { try RuleCounters.read(in: $0.netns) }
-        let output = try NetnsCommand.run(Orchestrator.executable, clientArguments(check), in: caller.netns)
+        let canary = "meshlab-canary-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let captures = try startCaptures(check)
+        let output: NetnsCommand.Output
+        do {
+            output = try makeCalls(check, from: caller, canary: canary)
+        } catch {
+            for capture in captures { _ = try? capture.capture.stop() }
+            throw error
+        }
         let calls = output.output.split(separator: "\n").compactMap { try? Self.decoder.decode(CallResult.self, from: Data($0.utf8)) }
-        let events = zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }
-        let ruleHits = try zip(ends, countersBefore).flatMap { pod, before in
+        var evidence = Evidence(calls: calls, events: zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }, callerIP: caller.ip.description)
+        evidence.canary = canary
+        evidence.captures = try captures.map { LinkCapture(link: $0.link, file: $0.capture.file, packets: try $0.capture.stop()) }
+        evidence.ruleHits = try zip(ends, countersBefore).flatMap { pod, before in
             try RuleCounters.read(in: pod.netns).moved(since: before).map { RuleHit(netns: pod.netns, rule: $0.rule, packets: $0.packets) }
         }
-        let evidence = Evidence(calls: calls, events: events, callerIP: caller.ip.description)
-        let verdicts = check.expect.map { judge($0, evidence, caller: check.from, ruleHits: ruleHits) }
+        if check.expect.contains(where: \.needsConntrack) { evidence.conntrack = try Conntrack.dump(in: caller.netns) }
+        let verdicts = check.expect.map { judge($0, evidence, caller: check.from) }
         let result = CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
                                  verdicts: verdicts, seconds: Date().timeIntervalSince(started),
                                  problem: calls.isEmpty ? "the client made no calls: \(output.output.prefix(300))" : nil)
-        return (result, evidence, ruleHits)
+        return (result, evidence)
+    }
+
+    /// Runs the bundled client in the caller's netns. With a change, the client holds its
+    /// connections open and says `held`; the change is made, then the client goes on.
+    private func makeCalls(_ check: Check, from caller: Topology.PodInfo, canary: String) throws -> NetnsCommand.Output {
+        let arguments = clientArguments(check) + ["--canary", canary]
+        guard let change = check.during else {
+            return try NetnsCommand.run(Orchestrator.executable, arguments, in: caller.netns)
+        }
+        let client = try NetnsCommand.start(Orchestrator.executable, arguments + ["--hold-until-input"], in: caller.netns)
+        var undo: (() throws -> Void)?
+        var failure: Error?
+        while let line = client.nextLine() {
+            guard line == "held" else { continue }
+            do { undo = try LabChange(directory: directory).make(change) } catch { failure = error }
+            break
+        }
+        let output = client.finish()
+        try undo?()
+        if let failure { throw failure }
+        return output
+    }
+
+    /// A capture per link the expectations watch, live before the calls start.
+    private func startCaptures(_ check: Check) throws -> [(link: String, capture: PacketCapture)] {
+        let links = Array(Set(check.expect.flatMap(\.links))).sorted()
+        guard !links.isEmpty else { return [] }
+        let folder = directory.url.appendingPathComponent("captures")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var started: [(String, PacketCapture)] = []
+        do {
+            for link in links {
+                let (netns, interface) = try interface(of: link)
+                let file = folder.appendingPathComponent("\(Self.slug(check.name))-\(Self.slug(link)).pcap").path
+                started.append((link, try PacketCapture.start(netns: netns, interface: interface, file: file)))
+            }
+        } catch {
+            for (_, capture) in started { _ = try? capture.stop() }
+            throw error
+        }
+        return started
+    }
+
+    /// The netns and interface a link name stands for: the underlay bridge, a node's uplink, a pod's eth0.
+    private func interface(of link: String) throws -> (String, String) {
+        if link == "underlay" { return (topology.underlay.netns, topology.underlay.bridge) }
+        if let node = topology.node(named: link) { return (node.netns, Naming.nodeUplink) }
+        if let pod = topology.pod(link) { return (pod.netns, Naming.podInterface) }
+        throw CLIError("no link '\(link)' in lab '\(topology.lab)'", hint: "name `underlay`, a node or a pod (namespace/pod)")
+    }
+
+    static func slug(_ text: String) -> String {
+        String(text.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
     }
 
     private func clientArguments(_ check: Check) -> [String] {
@@ -54,7 +117,7 @@ struct CheckRunner {
         return info
     }
 
-    func judge(_ expectation: Expectation, _ evidence: Evidence, caller: String, ruleHits: [RuleHit]) -> Verdict {
+    func judge(_ expectation: Expectation, _ evidence: Evidence, caller: String) -> Verdict {
         switch expectation {
         case .ok: evidence.allSucceeded()
         case .failed(let outcome): evidence.allFailed(outcome)
@@ -65,9 +128,13 @@ struct CheckRunner {
         case .mtls(let client, let server): evidence.mutualTLS(client: client, server: server)
         case .plaintext: evidence.plaintext()
         case .policy(let allowed, let policy, let reason): evidence.policyDecision(allowed: allowed, policy: policy, reason: reason)
-        case .path(let hops): evidence.followed(hops, from: caller, ruleHits: ruleHits)
-        case .all(let parts): .all(parts.map { judge($0, evidence, caller: caller, ruleHits: ruleHits) })
-        case .any(let parts): .any(parts.map { judge($0, evidence, caller: caller, ruleHits: ruleHits) })
+        case .path(let hops): evidence.followed(hops, from: caller)
+        case .fastPath(let firstPackets): evidence.fastPath(firstPackets: firstPackets)
+        case .hbone(let connections, let streams): evidence.hboneReuse(connections: connections, streams: streams)
+        case .onlyHBONE(let link): evidence.onlyHBONE(on: link)
+        case .neverInPlaintext(let link): evidence.neverInPlaintext(on: link)
+        case .all(let parts): .all(parts.map { judge($0, evidence, caller: caller) })
+        case .any(let parts): .any(parts.map { judge($0, evidence, caller: caller) })
         }
     }
 
@@ -94,8 +161,16 @@ struct CheckRunner {
 extension Expectation {
     var needsRuleCounters: Bool {
         switch self {
-        case .path: true
+        case .path, .fastPath: true
         case .all(let parts), .any(let parts): parts.contains(where: \.needsRuleCounters)
+        default: false
+        }
+    }
+
+    var needsConntrack: Bool {
+        switch self {
+        case .fastPath: true
+        case .all(let parts), .any(let parts): parts.contains(where: \.needsConntrack)
         default: false
         }
     }

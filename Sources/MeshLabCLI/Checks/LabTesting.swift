@@ -1,19 +1,42 @@
+import Foundation
 import MeshLab
 
 /// Labs as regression tests: bring a lab up, run its checks, bring it down. What `meshlab test`
 /// does per lab, callable from XCTest or Swift Testing (`try LabTesting.run(myLab).passed`).
 public enum LabTesting {
-    public static func run(_ spec: LabSpec, keepOnFailure: Bool = false, progress: @escaping (String) -> Void = { _ in }) throws -> LabReport {
-        progress("lab \(spec.name): up")
+    /// When to write an evidence bundle, and where.
+    public enum Bundles: Sendable {
+        case never
+        case onFailure(folder: String)
+        case always(folder: String)
+    }
+
+    /// What a run reports as it goes.
+    public enum Progress: Sendable {
+        case note(String)
+        case running(check: String, number: Int, of: Int)
+        case finished(CheckResult)
+    }
+
+    public static func run(_ spec: LabSpec, keepOnFailure: Bool = false, bundles: Bundles = .never,
+                           progress: (Progress) -> Void = { _ in }) throws -> LabReport {
+        progress(.note("lab \(spec.name): up"))
         let orchestrator = Orchestrator()
         let (topology, _) = try orchestrator.up(spec, source: spec.at.file)
         var report = LabReport(lab: spec.name, checks: [])
         do {
             let runner = CheckRunner(directory: StateDirectory(lab: spec.name), topology: topology)
-            for check in spec.checks {
+            for (index, check) in spec.checks.enumerated() {
+                progress(.running(check: check.name, number: index + 1, of: spec.checks.count))
                 let result = try runner.run(check)
-                progress(Reporters.text(result))
+                progress(.finished(result))
                 report.checks.append(result)
+            }
+            switch bundles {
+            case .always(let folder), .onFailure(let folder) where !report.passed:
+                report.bundle = try EvidenceBundle.write(lab: spec.name, report: report, to: folder)
+                progress(.note("evidence bundle: \(report.bundle!) (`meshlab replay` it to reproduce)"))
+            default: break
             }
         } catch {
             try? orchestrator.down(spec.name)
@@ -22,7 +45,7 @@ public enum LabTesting {
         if report.passed || !keepOnFailure {
             try orchestrator.down(spec.name)
         } else {
-            progress("lab \(spec.name) left running for inspection; `meshlab down \(spec.name)` when done")
+            progress(.note("lab \(spec.name) left running for inspection; `meshlab down \(spec.name)` when done"))
         }
         return report
     }

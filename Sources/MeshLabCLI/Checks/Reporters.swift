@@ -4,6 +4,8 @@ import Foundation
 public struct LabReport: Codable, Sendable {
     public var lab: String
     public var checks: [CheckResult]
+    /// The evidence bundle written for this run, if any.
+    public var bundle: String?
     public var passed: Bool { checks.allSatisfy(\.passed) }
 
     /// Each failed check with what was expected and seen, for a test failure message.

@@ -29,6 +29,12 @@ struct ClientApp: ParsableCommand {
     @Option(help: "Raw TCP: how many calls may be open at once (default: one after another).")
     var concurrency = 1
 
+    @Flag(help: "Raw TCP: open every connection, echo once, print `held`, wait for stdin to close, then send again (a change is made meanwhile).")
+    var holdUntilInput = false
+
+    @Option(help: "A marker to send in every call (raw TCP payload, HTTP header x-meshlab-canary), to look for on the wire.")
+    var canary: String?
+
     @Flag(help: "Print one summary line instead of a line per call.")
     var summary = false
 
@@ -44,7 +50,14 @@ struct ClientApp: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys]
         func line<T: Encodable>(_ value: T) { print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)) }
         let results: [CallResult]
-        if concurrency > 1 {
+        if holdUntilInput {
+            guard client.protocol == .tcp else { throw ValidationError("--hold-until-input works with tcp:// targets") }
+            results = client.runHeld(count: count, group: group) {
+                FileHandle.standardOutput.write(Data("held\n".utf8))
+                while readLine() != nil {}
+            }
+            if !summary { for result in results { line(result) } }
+        } else if concurrency > 1 {
             guard client.protocol == .tcp else { throw ValidationError("--concurrency works with tcp:// targets") }
             results = client.runConcurrently(count: count, concurrency: concurrency, group: group)
             if !summary { for result in results { line(result) } }
@@ -76,6 +89,6 @@ struct ClientApp: ParsableCommand {
         }
         return TrafficClient(host: String(authority[..<colon]), port: port, protocol: proto, path: path,
                              payloadSize: payload, timeout: .milliseconds(Int64((timeout + hold) * 1000)), headers: extra,
-                             hold: .milliseconds(Int64(hold * 1000)))
+                             hold: .milliseconds(Int64(hold * 1000)), canary: canary)
     }
 }

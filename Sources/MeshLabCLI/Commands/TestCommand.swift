@@ -20,9 +20,19 @@ struct TestCommand: ParsableCommand {
     @Flag(help: "Leave a lab whose checks failed running, for inspection.")
     var keep = false
 
+    @Flag(help: "Write an evidence bundle even when every check passes (one is always written on failure).")
+    var bundle = false
+
+    @Option(help: "Where evidence bundles go.")
+    var bundleDir = "."
+
+    @Flag(help: "Never write evidence bundles.")
+    var noBundle = false
+
     func run() throws {
         var reports: [LabReport] = []
         try reportingErrors {
+            try FileManager.default.createDirectory(atPath: bundleDir, withIntermediateDirectories: true)
             let loader = LabLoader(progress: say)
             let specs = try labs.isEmpty ? LabCatalog.all.filter { !$0.checks.isEmpty } : labs.map { try loader.load($0).spec }
             for spec in specs {
@@ -30,7 +40,8 @@ struct TestCommand: ParsableCommand {
                     say("lab \(spec.name) has no checks; skipped")
                     continue
                 }
-                reports.append(try LabTesting.run(spec, keepOnFailure: keep, progress: say))
+                let bundles: LabTesting.Bundles = noBundle ? .never : bundle ? .always(folder: bundleDir) : .onFailure(folder: bundleDir)
+                reports.append(try LabTesting.run(spec, keepOnFailure: keep, bundles: bundles, progress: LiveProgress().show))
             }
         }
         if json { print(try Reporters.json(reports)) } else { print(Reporters.summary(reports)) }

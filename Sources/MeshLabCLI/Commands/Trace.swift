@@ -37,8 +37,8 @@ struct Trace: ParsableCommand {
             guard let proto = CallProtocol(rawValue: `protocol`) else { throw CLIError("unknown protocol \(`protocol`)", hint: "use http, h2 or tcp") }
 
             let check = Check("trace", from: from, to: target, protocol: proto, expect: [.ok])
-            let (result, evidence, ruleHits) = try CheckRunner(directory: directory, topology: topology, alwaysReadCounters: true).runWithEvidence(check)
-            let hops = evidence.path(from: caller.id, ruleHits: ruleHits)
+            let (result, evidence) = try CheckRunner(directory: directory, topology: topology, alwaysReadCounters: true).runWithEvidence(check)
+            let hops = evidence.path(from: caller.id)
             print(hops.enumerated().map { "\($0.offset + 1). \($0.element.summary): \($0.element.evidence)" }.joined(separator: "\n"))
             if let call = evidence.calls.first, call.reply == nil {
                 print("\(hops.count + 1). no answer: \(call.outcome.rawValue)\(call.error.map { " (\($0))" } ?? "")")

@@ -2,11 +2,11 @@ import Netns
 
 /// Packet counters of the iptables rules in one netns (`iptables-save -c`), to show which rule
 /// captured a connection: the rules whose counters moved between two readings.
-struct RuleCounters {
+public struct RuleCounters: Sendable {
     /// `table chain rule` → packets.
-    var packets: [String: Int]
+    public var packets: [String: Int]
 
-    static func read(in netns: String) throws -> RuleCounters {
+    public static func read(in netns: String) throws -> RuleCounters {
         let save = try NetnsCommand.run("iptables-save", ["-c"], in: netns)
         var table = "", packets: [String: Int] = [:]
         for line in save.output.split(separator: "\n") {
@@ -21,7 +21,7 @@ struct RuleCounters {
     }
 
     /// Rules that counted packets since `earlier`, with how many.
-    func moved(since earlier: RuleCounters) -> [(rule: String, packets: Int)] {
+    public func moved(since earlier: RuleCounters) -> [(rule: String, packets: Int)] {
         packets.compactMap { rule, count in
             let delta = count - (earlier.packets[rule] ?? 0)
             return delta > 0 ? (rule, delta) : nil

@@ -1,0 +1,91 @@
+@testable import Assertions
+@testable import Dataplane
+import XCTest
+
+/// The judges of the kernel-side expectations, on evidence built by hand: each passes on what
+/// holds and fails, saying why, on what does not.
+final class EvidenceTests: XCTestCase {
+    private func call(_ number: Int, source: String?) -> CallResult {
+        CallResult(call: number, target: "10.244.1.2:8000", protocol: "tcp", outcome: .ok, status: nil, reply: nil,
+                   echoIntact: true, error: nil, milliseconds: 1, source: source)
+    }
+
+    private func entry(sourcePort: Int, replyFrom: (String, Int), packets: Int) -> ConntrackEntry {
+        ConntrackEntry(ipProtocol: 6, original: .init(source: "10.244.0.2", destination: "10.244.1.2", sourcePort: sourcePort, destinationPort: 8000),
+                       reply: .init(source: replyFrom.0, destination: "10.244.0.2", sourcePort: replyFrom.1, destinationPort: sourcePort),
+                       tcpState: "TIME_WAIT", mark: 0x111, originalPackets: packets, replyPackets: packets, originalBytes: 0, replyBytes: 0)
+    }
+
+    private let redirect = "nat -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001"
+
+    func testFastPathNeedsOneRedirectedPacketPerConnectionAndTheRestOnConntrack() {
+        var evidence = Evidence(calls: [call(1, source: "10.244.0.2:40000"), call(2, source: "10.244.0.2:40001")], events: [], callerIP: "10.244.0.2")
+        evidence.conntrack = [entry(sourcePort: 40000, replyFrom: ("127.0.0.1", 15001), packets: 10),
+                              entry(sourcePort: 40001, replyFrom: ("127.0.0.1", 15001), packets: 12),
+                              entry(sourcePort: 50000, replyFrom: ("127.0.0.1", 15001), packets: 99)]  // not this check's
+        evidence.ruleHits = [RuleHit(netns: "pod", rule: redirect, packets: 2)]
+        let verdict = evidence.fastPath(firstPackets: 1)
+        XCTAssertTrue(verdict.passed, verdict.actual)
+        XCTAssertEqual(verdict.actual, "2 connection(s), 2 in conntrack (2 NATed to ztunnel 15001): 22 outgoing packets, 2 through the redirect rule, 20 on the established path")
+
+        evidence.ruleHits = [RuleHit(netns: "pod", rule: redirect, packets: 22)]  // every packet through the rule: no fast path
+        XCTAssertFalse(evidence.fastPath(firstPackets: 1).passed)
+
+        evidence.ruleHits = []
+        evidence.conntrack = [entry(sourcePort: 40000, replyFrom: ("10.244.1.2", 8000), packets: 10),
+                              entry(sourcePort: 40001, replyFrom: ("10.244.1.2", 8000), packets: 12)]
+        let uncaptured = evidence.fastPath(firstPackets: 1)
+        XCTAssertFalse(uncaptured.passed)
+        XCTAssertTrue(uncaptured.actual.contains("(0 NATed to ztunnel 15001)"), uncaptured.actual)
+    }
+
+    func testHBONEReuseCountsStreamsAndDistinctConnections() {
+        let events = (1...3).map { number in
+            var event = ConnectionEvent(event: .opened, id: "node-a-\(number + 10)", direction: "outbound")
+            event.srcAddr = "10.244.0.2:4000\(number)"
+            event.hboneConnection = number == 3 ? "node-a-2" : "node-a-1"
+            return event
+        }
+        let evidence = Evidence(calls: [], events: events, callerIP: "10.244.0.2")
+        XCTAssertTrue(evidence.hboneReuse(connections: 2, streams: 3).passed)
+        let verdict = evidence.hboneReuse(connections: 1, streams: 3)
+        XCTAssertFalse(verdict.passed)
+        XCTAssertEqual(verdict.actual, "3 stream(s) over 2 HBONE connection(s)")
+    }
+
+    /// An Ethernet II + IPv4 + TCP frame with a payload, as a capture holds it.
+    private func frame(from source: [UInt8], port sourcePort: UInt16, to destination: [UInt8], port destinationPort: UInt16, payload: [UInt8]) -> [UInt8] {
+        let ethernet = [UInt8](repeating: 0xaa, count: 12) + [0x08, 0x00]
+        let total = UInt16(20 + 20 + payload.count)
+        let ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0x40, 0, 64, 6, 0, 0] + source + destination
+        let tcp: [UInt8] = [UInt8(sourcePort >> 8), UInt8(sourcePort & 0xff), UInt8(destinationPort >> 8), UInt8(destinationPort & 0xff),
+                            0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]
+        return ethernet + ip + tcp + payload + [0, 0, 0, 0]  // trailing Ethernet padding is not payload
+    }
+
+    func testCapturedFramesDecodeAndWireJudgesSeePlaintextAndNonHBONE() throws {
+        let canary = "meshlab-canary-abc"
+        let hbone = try XCTUnwrap(CapturedPacket.decode(frame(from: [172, 30, 0, 1], port: 40000, to: [172, 30, 0, 2], port: 15008,
+                                                              payload: [0x17, 0x03, 0x03, 0, 4, 1, 2, 3, 4]), number: 1))
+        XCTAssertEqual(hbone.description, "#1 tcp 172.30.0.1:40000 → 172.30.0.2:15008, 9 payload bytes")
+        let plain = try XCTUnwrap(CapturedPacket.decode(frame(from: [10, 244, 0, 3], port: 41000, to: [10, 244, 1, 2], port: 8000,
+                                                              payload: Array("xx\(canary)yy".utf8)), number: 2))
+        XCTAssertEqual(plain.payload.count, canary.count + 4)
+        XCTAssertNil(CapturedPacket.decode([UInt8](repeating: 0, count: 12) + [0x08, 0x06] + [UInt8](repeating: 0, count: 28), number: 3), "ARP is not IPv4")
+
+        var evidence = Evidence(calls: [], events: [], callerIP: "10.244.0.2")
+        evidence.canary = canary
+        evidence.captures = [LinkCapture(link: "underlay", file: "u.pcap", packets: [hbone])]
+        XCTAssertTrue(evidence.onlyHBONE(on: "underlay").passed)
+        XCTAssertTrue(evidence.neverInPlaintext(on: "underlay").passed)
+        XCTAssertFalse(evidence.onlyHBONE(on: "node-a").passed, "no capture of the link is a failure, not a pass")
+
+        evidence.captures = [LinkCapture(link: "underlay", file: "u.pcap", packets: [hbone, plain])]
+        let mixed = evidence.onlyHBONE(on: "underlay")
+        XCTAssertFalse(mixed.passed)
+        XCTAssertEqual(mixed.actual, "1 non-HBONE packet(s) besides 1 HBONE: tcp 10.244.0.3 → 10.244.1.2:8000")
+        let leaked = evidence.neverInPlaintext(on: "underlay")
+        XCTAssertFalse(leaked.passed)
+        XCTAssertEqual(leaked.actual, "in plaintext in 1 of 2 packets")
+    }
+}
