@@ -70,16 +70,18 @@ extension Evidence {
                        evidence: inbound.map(describe))
     }
 
-    /// The destination ztunnel's authorization decisions for these calls.
-    public func policyDecision(allowed: Bool, policy: String?, reason: String?) -> Verdict {
+    /// The authorization decisions for these calls, at the hop that made them (`ztunnel <node>`).
+    public func policyDecision(allowed: Bool, policy: String?, reason: String?, at hop: String? = nil) -> Verdict {
         let decisions = inbound.filter { $0.event == .policy }
         let expected = (allowed ? "allowed" : "denied") + (policy.map { " by \($0)" } ?? "") + (reason.map { " (\($0))" } ?? "")
+            + (hop.map { " at \($0)" } ?? "")
         let matching = decisions.filter { decision in
             decision.allowed == allowed && (policy == nil || decision.policy == policy)
-                && (reason == nil || (decision.reason?.contains(reason!) ?? false))
+                && (reason == nil || (decision.reason?.contains(reason!) ?? false)) && (hop == nil || hop == "ztunnel \(decision.node)")
         }
         let actual = decisions.isEmpty ? "no decision logged for these calls"
-            : Set(decisions.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-"): \($0.reason ?? "")" }).sorted().joined(separator: "; ")
+            : Set(decisions.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-"): \($0.reason ?? "")\(hop == nil ? "" : " at ztunnel \($0.node)")" })
+                .sorted().joined(separator: "; ")
         return Verdict(passed: !decisions.isEmpty && matching.count == decisions.count, expected: expected, actual: actual,
                        evidence: decisions.map(describe))
     }

@@ -97,6 +97,8 @@ public struct CapturedPacket: Sendable, CustomStringConvertible {
 
     public var isTCP: Bool { ipProtocol == 6 }
     public func uses(port: Int) -> Bool { sourcePort == port || destinationPort == port }
+    /// IGMP, or anything to the local network control block 224.0.0.0/24.
+    public var isLinkLocalControl: Bool { ipProtocol == 2 || destination.hasPrefix("224.0.0.") }
 
     public var description: String {
         let name = [6: "tcp", 17: "udp", 1: "icmp"][ipProtocol] ?? "ip proto \(ipProtocol)"

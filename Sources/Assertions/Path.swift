@@ -34,7 +34,7 @@ extension Evidence {
         }
         let out = events.first { $0.direction == "outbound" && ($0.event == .opened || $0.event == .refused) && mine($0) }
         if let out {
-            hops.append(Hop(summary: "ztunnel \(Self.node(of: out)) outbound",
+            hops.append(Hop(summary: "ztunnel \(out.node) outbound",
                             evidence: "[\(out.id)] \(out.srcIdentity ?? "?") → \(out.dstWorkload ?? out.dstAddr ?? "?")\(out.reason.map { " — \($0)" } ?? "")"))
             if let hbone = out.dstHboneAddr {
                 hops.append(Hop(summary: "HBONE", evidence: "mTLS + HTTP/2 CONNECT \(out.dstAddr ?? "") to \(hbone), expecting \(out.dstIdentity ?? "?")"))
@@ -45,14 +45,14 @@ extension Evidence {
         if let capture = ruleHits.first(where: { $0.rule.contains("REDIRECT --to-ports 15006") }) {
             hops.append(Hop(summary: "redirect 15006", evidence: "\(capture.netns): \(capture.rule) [\(capture.packets) packet(s)]"))
         }
-        // The first call's inbound decision: the one naming the same downstream address as its
-        // outbound event (ztunnel forwards it), or for plaintext the first from the caller.
+        // The first call's inbound decision: the one whose CONNECT carried the outbound event's span
+        // id (traceparent), or for plaintext the first from the caller.
         let decisions = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
-        let first = out.flatMap { out in decisions.first { $0.srcAddr == out.srcAddr } } ?? decisions.first
+        let first = out.flatMap { out in decisions.first { $0.traceParent == ConnectionEvent.spanID(for: out.id) } } ?? decisions.first
         if let event = first {
             let how = event.srcIdentity.map { "over HBONE as \($0)" } ?? "in plaintext (no identity)"
             let decision = event.allowed.map { $0 ? "allowed" : "DENIED" } ?? "refused"
-            hops.append(Hop(summary: "ztunnel \(Self.node(of: event)) inbound",
+            hops.append(Hop(summary: "ztunnel \(event.node) inbound",
                             evidence: "[\(event.id)] \(how): \(decision)\(event.policy.map { " by \($0)" } ?? "")\(event.reason.map { " — \($0)" } ?? "")"))
         }
         if let reply = calls.first?.reply {
@@ -66,9 +66,5 @@ extension Evidence {
         let hops = path(from: caller)
         return Verdict(passed: hops.map(\.summary) == expected, expected: "path " + expected.joined(separator: " → "),
                        actual: hops.map(\.summary).joined(separator: " → "), evidence: hops.map { "\($0.summary): \($0.evidence)" })
-    }
-
-    private static func node(of event: ConnectionEvent) -> String {
-        event.id.split(separator: "-").dropLast().joined(separator: "-")
     }
 }

@@ -18,12 +18,14 @@ extension Evidence {
     func capture(on link: String) -> LinkCapture? { captures.first { $0.link == link } }
 
     /// Only HBONE crossed the link: every IPv4 packet is TCP to or from port 15008, and there was some.
+    /// The kernel's own link-local control traffic (IGMP reports to 224.0.0.0/24) is not the lab's.
     public func onlyHBONE(on link: String) -> Verdict {
         guard let capture = capture(on: link) else {
             return Verdict(passed: false, expected: "only HBONE on \(link)", actual: "no capture of \(link)")
         }
-        let hbone = capture.packets.filter { $0.isTCP && $0.uses(port: 15008) }
-        let other = capture.packets.filter { !($0.isTCP && $0.uses(port: 15008)) }
+        let traffic = capture.packets.filter { !$0.isLinkLocalControl }
+        let hbone = traffic.filter { $0.isTCP && $0.uses(port: 15008) }
+        let other = traffic.filter { !($0.isTCP && $0.uses(port: 15008)) }
         let actual = other.isEmpty ? "\(hbone.count) HBONE packet(s), nothing else"
             : "\(other.count) non-HBONE packet(s) besides \(hbone.count) HBONE: \(Set(other.map(Self.flow)).sorted().prefix(4).joined(separator: "; "))"
         return Verdict(passed: !hbone.isEmpty && other.isEmpty, expected: "only HBONE (TCP 15008) on \(link)", actual: actual,

@@ -32,7 +32,9 @@ final class ChecksEndToEndTests: XCTestCase {
     func testBuiltInLabsPassTheirChecksAndJUnitIsValidXML() throws {
         let junit = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-junit-\(getpid()).xml")
         defer { try? FileManager.default.removeItem(at: junit) }
-        let run = try Harness.meshlab("test", "--junit", junit.path)
+        let bundles = "/tmp/meshlab-builtin-bundles-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: bundles) }
+        let run = try Harness.meshlab("test", "--junit", junit.path, "--bundle-dir", bundles)
         XCTAssertTrue(run.stdout.contains(" passed, 0 failed"), run.stdout)
         let document = try XMLDocument(contentsOf: junit)
         let cases = try document.nodes(forXPath: "//testsuite/testcase")
@@ -81,7 +83,9 @@ final class ChecksEndToEndTests: XCTestCase {
                 Check("pass: plaintext", from: "outside/client", to: b, expect: [.plaintext])
                 Check("fail: plaintext", from: "apps/sleep", to: b, expect: [.plaintext])
                 Check("pass: policy", from: "apps/sleep", to: .pod("apps/echo-b", port: 7000), protocol: .tcp,
-                      expect: [.denied(by: "apps/deny-7000", reason: "explicitly denied")])
+                      expect: [.denied(by: "apps/deny-7000", reason: "explicitly denied", at: "ztunnel node-b")])
+                Check("fail: policy hop", from: "apps/sleep", to: .pod("apps/echo-b", port: 7000), protocol: .tcp,
+                      expect: [.denied(by: "apps/deny-7000", at: "ztunnel node-a")])
                 Check("fail: policy", from: "apps/sleep", to: b, expect: [.denied(by: "apps/deny-7000")])
                 Check("pass: path", from: "apps/sleep", to: b, expect: [.path([
                     "pod apps/sleep", "redirect 15001", "ztunnel node-a outbound", "HBONE", "ztunnel node-b inbound", "pod apps/echo-b"])])
@@ -115,7 +119,7 @@ final class ChecksEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: bundles) }
         let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path, "--bundle-dir", bundles], expect: 1)
         let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
-        XCTAssertEqual(report.checks.count, 34)
+        XCTAssertEqual(report.checks.count, 35)
         for check in report.checks {
             XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
         }
@@ -134,6 +138,7 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertTrue(failure("fail: fast path")?.actual.hasPrefix("1 connection(s), 0 in conntrack (0 NATed to ztunnel 15001)") == true,
                       "\(String(describing: failure("fail: fast path")))")
         XCTAssertTrue(failure("fail: fast path")?.actual.contains(", 0 through the redirect rule") == true)
+        XCTAssertTrue(failure("fail: policy hop")?.actual.hasSuffix(" at ztunnel node-b") == true, "\(String(describing: failure("fail: policy hop")))")
         XCTAssertEqual(failure("fail: hbone reuse")?.actual, "3 stream(s) over 1 HBONE connection(s)")
         XCTAssertTrue(failure("fail: only hbone")?.actual.contains("non-HBONE packet(s) besides 0 HBONE: tcp 10.244.0.") == true,
                       "\(String(describing: failure("fail: only hbone")))")
@@ -144,8 +149,8 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(written.filter { $0.hasSuffix(".tar.gz") }.count, 1, "a failing run writes one evidence bundle")
 
         let document = try XMLDocument(contentsOf: junit)
-        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 34)
-        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 16)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 35)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 17)
         XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
                        "expected every call answered by apps/echo-a, got apps/echo-b")
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")

@@ -75,8 +75,10 @@ final class EvidenceTests: XCTestCase {
 
         var evidence = Evidence(calls: [], events: [], callerIP: "10.244.0.2")
         evidence.canary = canary
-        evidence.captures = [LinkCapture(link: "underlay", file: "u.pcap", packets: [hbone])]
-        XCTAssertTrue(evidence.onlyHBONE(on: "underlay").passed)
+        var igmp = hbone
+        (igmp.ipProtocol, igmp.destination) = (2, "224.0.0.22")
+        evidence.captures = [LinkCapture(link: "underlay", file: "u.pcap", packets: [hbone, igmp])]
+        XCTAssertTrue(evidence.onlyHBONE(on: "underlay").passed, "the kernel's IGMP reports are not lab traffic")
         XCTAssertTrue(evidence.neverInPlaintext(on: "underlay").passed)
         XCTAssertFalse(evidence.onlyHBONE(on: "node-a").passed, "no capture of the link is a failure, not a pass")
 

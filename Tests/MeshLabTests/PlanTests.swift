@@ -15,7 +15,8 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.netnsNames, ["p-underlay", "p-a", "p-b", "p-x-c", "p-x-s"])
         XCTAssertEqual(plan.marker, "meshlab:p")
         XCTAssertTrue(plan.namespaces[1].sysctls.contains(Sysctl(key: "net.ipv4.ip_forward", value: "1")))
-        XCTAssertEqual(plan.namespaces[3].sysctls, [Sysctl(key: "net.core.somaxconn", value: "65535")])
+        XCTAssertEqual(plan.namespaces[3].sysctls, [Sysctl(key: "net.core.somaxconn", value: "65535"),
+                                                    Sysctl(key: "net.netfilter.nf_conntrack_acct", value: "1")])
     }
 
     func testLinksAreCreatedFromTheOwningSideWithPeersInTheirNetns() {

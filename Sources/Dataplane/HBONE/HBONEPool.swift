@@ -101,9 +101,7 @@ extension ZTunnel {
     /// W3C traceparent whose span id carries the outbound connection id, so hops can be joined.
     static func traceparent(_ id: String) -> String {
         let trace = (0..<32).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
-        var hash: UInt64 = 0xcbf29ce484222325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-        return "00-\(trace)-\(String(format: "%016llx", hash))-00"
+        return "00-\(trace)-\(ConnectionEvent.spanID(for: id))-00"
     }
 
     /// Connects, checks the peer's SPIFFE id, and sets up HTTP/2. `released` runs when the connection is gone.

@@ -17,6 +17,8 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     public var dstHboneAddr: String?
     /// The pooled HBONE connection an outbound stream went over (reuse shows as a repeated id).
     public var hboneConnection: String?
+    /// Inbound over HBONE: the span id of the CONNECT's traceparent, which names the outbound event it came from.
+    public var traceParent: String?
     public var dstService: String?
     public var dstWorkload: String?
     public var dstIdentity: String?
@@ -34,6 +36,17 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
         self.direction = direction
     }
 
+    /// The node whose ztunnel logged the event (ids are `<node>-<n>`).
+    public var node: String { id.split(separator: "-").dropLast().joined(separator: "-") }
+
+    /// The W3C span id the outbound side puts in its CONNECT's traceparent for connection `id`
+    /// (FNV-1a of the id), so the inbound side's events can be joined to it exactly.
+    public static func spanID(for id: String) -> String {
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        return String(format: "%016llx", hash)
+    }
+
     /// This connection's `closed` event: bytes each way and how long it lived.
     public func closed(sent: Int, received: Int, since started: ContinuousClock.Instant) -> ConnectionEvent {
         var event = self
@@ -49,7 +62,7 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case time, event, id, direction, policy, allowed, reason, error
         case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"
-        case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", hboneConnection = "hbone.connection", dstService = "dst.service"
+        case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", hboneConnection = "hbone.connection", traceParent = "trace.parent", dstService = "dst.service"
         case dstWorkload = "dst.workload", dstIdentity = "dst.identity"
         case bytesSent = "bytes_sent", bytesRecv = "bytes_recv", durationMs = "duration_ms"
     }

@@ -48,6 +48,7 @@ extension ZTunnel {
         event.srcAddr = headers.first(name: "forwarded").flatMap(Self.forwardedFor) ?? "\(sourceIP):\(connection.remoteAddress?.port ?? 0)"
         event.srcIdentity = peer?.uri
         event.srcNamespace = peer?.namespace
+        event.traceParent = headers.first(name: "traceparent")?.split(separator: "-").dropFirst(2).first.map(String.init)
         event.dstHboneAddr = connection.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
         let authority = headers.first(name: ":authority") ?? ""
         event.dstAddr = authority

@@ -74,8 +74,9 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     case mtls(client: String?, server: String?)
     /// No ztunnel saw the connection arrive with an identity: plaintext, outside mTLS.
     case plaintext
-    /// The authorization decision at the destination ztunnel: allowed or not, by which policy, for which reason.
-    case policy(allowed: Bool, policy: String?, reason: String?)
+    /// The authorization decisions for the calls: allowed or not, by which policy (`ns/name`), for which
+    /// reason, and at which hop (`ztunnel node-b`; nil: wherever they were made).
+    case policy(allowed: Bool, policy: String?, reason: String?, at: String? = nil)
     /// The first call took exactly these hops, e.g. `["pod a/sleep", "redirect 15001", "ztunnel node-a outbound",
     /// "HBONE", "ztunnel node-b inbound", "pod a/echo"]`, from kernel rule counters and ztunnel events.
     case path([String])
@@ -95,9 +96,11 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     public static func reached(_ pods: String...) -> Expectation { .reachedAny(pods) }
     public static let refused = Expectation.failed("refused")
     public static let reset = Expectation.failed("reset")
-    public static func allowed(by policy: String? = nil) -> Expectation { .policy(allowed: true, policy: policy, reason: nil) }
-    public static func denied(by policy: String? = nil, reason: String? = nil) -> Expectation {
-        .policy(allowed: false, policy: policy, reason: reason)
+    public static func allowed(by policy: String? = nil, at hop: String? = nil) -> Expectation {
+        .policy(allowed: true, policy: policy, reason: nil, at: hop)
+    }
+    public static func denied(by policy: String? = nil, reason: String? = nil, at hop: String? = nil) -> Expectation {
+        .policy(allowed: false, policy: policy, reason: reason, at: hop)
     }
 }
 

@@ -127,7 +127,7 @@ struct CheckRunner {
         case .sourcePreserved(let preserved): evidence.sourcePreserved(preserved)
         case .mtls(let client, let server): evidence.mutualTLS(client: client, server: server)
         case .plaintext: evidence.plaintext()
-        case .policy(let allowed, let policy, let reason): evidence.policyDecision(allowed: allowed, policy: policy, reason: reason)
+        case .policy(let allowed, let policy, let reason, let hop): evidence.policyDecision(allowed: allowed, policy: policy, reason: reason, at: hop)
         case .path(let hops): evidence.followed(hops, from: caller)
         case .fastPath(let firstPackets): evidence.fastPath(firstPackets: firstPackets)
         case .hbone(let connections, let streams): evidence.hboneReuse(connections: connections, streams: streams)
