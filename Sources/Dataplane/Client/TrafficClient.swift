@@ -63,8 +63,13 @@ public struct TrafficClient: Sendable {
                 let newline = received.firstIndex(of: UInt8(ascii: "\n")) ?? received.endIndex
                 result.reply = try? JSONDecoder().decode(EchoReply.self, from: Data(received[..<newline]))
                 result.echoIntact = Array(received.dropFirst(newline + 1)) == payload
-                result.outcome = result.reply == nil ? .failed : .ok
-                if result.reply == nil { result.error = "no echo greeting in \(received.count) bytes" }
+                if received.isEmpty {
+                    // Closed by the peer (FIN or RST, whichever won the race) before any answer.
+                    (result.outcome, result.error) = (.reset, "connection closed before an answer")
+                } else {
+                    result.outcome = result.reply == nil ? .failed : .ok
+                    if result.reply == nil { result.error = "no echo greeting in \(received.count) bytes" }
+                }
             }
         } catch {
             (result.outcome, result.error) = Self.classify(error)
