@@ -7,3 +7,8 @@ public enum LabPaths {
     /// The unix socket a node's ztunnel takes config pushes on.
     public static func ztunnelConfigSocket(lab: String, node: String) -> String { "\(root)/\(lab)/ztunnel-\(node).sock" }
 }
+
+extension LabPaths {
+    /// The unix socket a node's redirector answers counter requests on.
+    public static func redirectorSocket(lab: String, node: String) -> String { "\(root)/\(lab)/redirector-\(node).sock" }
+}

@@ -39,17 +39,30 @@ extension RouteSocket {
         try check(what, rtnl_route_add(handle, route, NLM_F_CREATE | NLM_F_EXCL))
     }
 
-    /// `ip rule add prio <priority> fwmark <mark>/<mask> lookup <table>`.
-    public func addRule(priority: UInt32, fwmark: UInt32, mask: UInt32, table: UInt32) throws {
+    /// Deletes the route to `destination` in `table`.
+    public func deleteRoute(_ destination: String, table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue)) throws {
+        let route = rtnl_route_alloc()!
+        defer { rtnl_route_put(route) }
+        rtnl_route_set_family(route, UInt8(AF_INET))
+        let target = try NetlinkAddress(destination)
+        try check("set route destination", rtnl_route_set_dst(route, target.handle))
+        rtnl_route_set_table(route, table)
+        try check("delete route \(destination) from table \(table)", rtnl_route_delete(handle, route, 0))
+    }
+
+    /// `ip rule add prio <priority> [fwmark <mark>/<mask>] lookup <table>`.
+    public func addRule(priority: UInt32, fwmark: UInt32? = nil, mask: UInt32? = nil, table: UInt32) throws {
         let rule = rtnl_rule_alloc()!
         defer { rtnl_rule_put(rule) }
         rtnl_rule_set_family(rule, Int32(AF_INET))
         rtnl_rule_set_prio(rule, priority)
-        rtnl_rule_set_mark(rule, fwmark)
-        rtnl_rule_set_mask(rule, mask)
+        if let fwmark {
+            rtnl_rule_set_mark(rule, fwmark)
+            rtnl_rule_set_mask(rule, mask ?? fwmark)
+        }
         rtnl_rule_set_table(rule, table)
         rtnl_rule_set_action(rule, UInt8(FR_ACT_TO_TBL))
-        let what = "add rule prio \(priority) fwmark 0x\(String(fwmark, radix: 16)) lookup \(table)"
+        let what = "add rule prio \(priority)\(fwmark.map { " fwmark 0x\(String($0, radix: 16))" } ?? "") lookup \(table)"
         try check(what, rtnl_rule_add(handle, rule, NLM_F_CREATE | NLM_F_EXCL))
     }
 }

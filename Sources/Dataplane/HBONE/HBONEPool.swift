@@ -114,8 +114,9 @@ extension ZTunnel {
         do { context = try tls.clientContext(for: sourceIdentity) } catch { return eventLoop.makeFailedFuture(error) }
         let verified = eventLoop.makePromise(of: SpiffeID.self)
         let trustDomain = tls.trustDomain
-        let multiplexer = PodSockets.connect(netns: source.netns, host: target.address, port: 15008, timeout: connectTimeout,
-                                             pool: pool, eventLoop: eventLoop)
+        let placement = socketPlacement(for: source)
+        let multiplexer = PodSockets.connect(netns: placement.netns, host: target.address, port: 15008, source: placement.source,
+                                             timeout: connectTimeout, pool: pool, eventLoop: eventLoop)
             .flatMap { fd in
                 ClientBootstrap(group: self.eventLoop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -62,6 +62,10 @@ public final class MeshTLS {
 
 enum HBONEError: Error, CustomStringConvertible {
     case noCertificate(SpiffeID)
+    /// No mesh config yet, so no identities to serve.
+    case notConfigured
+    /// A connection for an address this ztunnel serves no workload at.
+    case notServed
     case wrongPeerIdentity(expected: [SpiffeID], got: [SpiffeID])
     case noPeerIdentity
     case status(Int)
@@ -73,6 +77,8 @@ enum HBONEError: Error, CustomStringConvertible {
             "peer presented \(got.map(\.uri).joined(separator: ",")), expected \(expected.map(\.uri).joined(separator: " or "))"
         case .noPeerIdentity: "peer presented no SPIFFE identity of this trust domain"
         case .status(let code): "HBONE CONNECT answered \(code)"
+        case .notConfigured: "no mesh config pushed yet"
+        case .notServed: "no workload served at this address"
         }
     }
 }

@@ -6,17 +6,18 @@ import NIOPosix
 import NIOSSL
 
 extension ZTunnel {
-    /// 15008 inside `workload`'s netns: mTLS with the workload's identity, client certificate
-    /// required, then HTTP/2 CONNECT streams, each a tunnel to the workload.
-    func serveHBONE(_ fd: CInt, at workload: Workload) -> EventLoopFuture<Channel> {
-        guard let tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(identity(of: workload))) }
-        let context: NIOSSLContext
-        do { context = try tls.serverContext(for: identity(of: workload)) } catch { return eventLoop.makeFailedFuture(error) }
-        let trustDomain = tls.trustDomain
+    /// 15008: mTLS with the identity of the workload each connection is for (in-pod: the pod it
+    /// listens in; node level: the workload at the connection's original destination), client
+    /// certificate required, then HTTP/2 CONNECT streams, each a tunnel to the workload.
+    func serveHBONE(_ fd: CInt, for destination: @escaping (Channel) -> Workload?) -> EventLoopFuture<Channel> {
+        guard tls != nil else { return eventLoop.makeFailedFuture(HBONEError.notConfigured) }
         return ServerBootstrap(group: eventLoop)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard let tls = self.tls, let workload = destination(channel) else { throw HBONEError.notServed }
+                    let context = try tls.serverContext(for: self.identity(of: workload))
+                    let trustDomain = tls.trustDomain
                     let verified = channel.eventLoop.makePromise(of: SpiffeID.self)
                     verified.futureResult.whenFailure { _ in }  // a failed handshake just closes the connection
                     let pipeline = channel.pipeline.syncOperations
@@ -73,7 +74,7 @@ extension ZTunnel {
 
         let started = ContinuousClock.now
         let opened = event
-        return connectPlain(netns: target.netns, host: ip, port: port, source: sourceIP).map { upstream in
+        return connectPlain(netns: socketPlacement(for: target).netns, host: ip, port: port, source: sourceIP).map { upstream in
             self.log.write(opened)
             return .init(status: 200) {
                 self.track(id, facts: facts, channels: [stream, upstream], event: opened, started: started, downstream: stream, upstream: upstream)
@@ -90,41 +91,55 @@ extension ZTunnel {
                 downstream.close(promise: nil)
                 return
             }
-            let id = self.nextID()
-            var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
-            let sourceIP = downstream.remoteAddress?.ipAddress ?? "?"
-            event.srcAddr = downstream.remoteAddress.map { "\(sourceIP):\($0.port ?? 0)" }
-            event.dstAddr = "\(ip):\(port)"
-            event.dstWorkload = workload.name
-            event.dstIdentity = self.identity(of: workload).uri
-            let facts = ConnectionFacts(sourceIdentity: nil, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: workload)
-            guard self.admit(facts, &event) else {
-                event.event = .refused
-                self.log.write(event)
+            self.inboundPlaintext(downstream, at: workload, ip: ip, port: port)
+        }
+    }
+
+    /// 15006 in ztunnel's netns (node level): TPROXY kept the original destination as the local address.
+    func inboundPlaintextFromNode(_ downstream: Channel) {
+        guard let local = downstream.localAddress, let ip = local.ipAddress, let port = local.port,
+              let workload = mesh?.workload(at: ip), workload.node == node else {
+            downstream.close(promise: nil)
+            return
+        }
+        inboundPlaintext(downstream, at: workload, ip: ip, port: port)
+    }
+
+    private func inboundPlaintext(_ downstream: Channel, at workload: Workload, ip: String, port: Int) {
+        let id = self.nextID()
+        var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
+        let sourceIP = downstream.remoteAddress?.ipAddress ?? "?"
+        event.srcAddr = downstream.remoteAddress.map { "\(sourceIP):\($0.port ?? 0)" }
+        event.dstAddr = "\(ip):\(port)"
+        event.dstWorkload = workload.name
+        event.dstIdentity = self.identity(of: workload).uri
+        let facts = ConnectionFacts(sourceIdentity: nil, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: workload)
+        guard self.admit(facts, &event) else {
+            event.event = .refused
+            self.log.write(event)
+            downstream.close(promise: nil)
+            return
+        }
+        let started = ContinuousClock.now
+        let opened = event
+        self.connectPlain(netns: self.socketPlacement(for: workload).netns, host: ip, port: port, source: sourceIP).whenComplete { result in
+            switch result {
+            case .success(let upstream):
+                self.log.write(opened)
+                self.track(id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
+                           downstream: downstream, upstream: upstream)
+            case .failure(let error):
+                var failed = opened
+                failed.event = .failed
+                failed.error = "\(error)"
+                self.log.write(failed)
                 downstream.close(promise: nil)
-                return
-            }
-            let started = ContinuousClock.now
-            let opened = event
-            self.connectPlain(netns: workload.netns, host: ip, port: port, source: sourceIP).whenComplete { result in
-                switch result {
-                case .success(let upstream):
-                    self.log.write(opened)
-                    self.track(id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
-                               downstream: downstream, upstream: upstream)
-                case .failure(let error):
-                    var failed = opened
-                    failed.event = .failed
-                    failed.error = "\(error)"
-                    self.log.write(failed)
-                    downstream.close(promise: nil)
-                }
             }
         }
     }
 
     /// Authorizes and logs the decision. Returns whether the connection may proceed.
-    private func admit(_ facts: ConnectionFacts, _ event: inout ConnectionEvent) -> Bool {
+    func admit(_ facts: ConnectionFacts, _ event: inout ConnectionEvent) -> Bool {
         let decision = authorize(facts, policies: config?.policies ?? [])
         var policyEvent = event
         policyEvent.event = .policy
@@ -137,7 +152,7 @@ extension ZTunnel {
         return decision.allowed
     }
 
-    private func track(_ id: String, facts: ConnectionFacts, channels: [Channel], event: ConnectionEvent, started: ContinuousClock.Instant,
+    func track(_ id: String, facts: ConnectionFacts, channels: [Channel], event: ConnectionEvent, started: ContinuousClock.Instant,
                        downstream: Channel, upstream: Channel)
     {
         tracked[id] = TrackedConnection(facts: facts, channels: channels, event: event)

@@ -42,6 +42,18 @@ extension ZTunnel {
         }
     }
 
+    /// A connection on 15001 in ztunnel's netns (node level): the source is the enrolled pod it
+    /// came from, the original destination the local address TPROXY kept.
+    func outboundFromNode(_ downstream: Channel) {
+        guard let local = downstream.localAddress, let ip = local.ipAddress, let port = local.port,
+              let sourceIP = downstream.remoteAddress?.ipAddress,
+              let source = mesh?.workload(at: sourceIP), source.node == node, source.tunnel == .hbone else {
+            downstream.close(promise: nil)
+            return
+        }
+        outbound(downstream, from: source, to: ip, port: port)
+    }
+
     private func outbound(_ downstream: Channel, from source: Workload, to ip: String, port: Int) {
         let id = nextID()
         var event = ConnectionEvent(event: .opened, id: id, direction: "outbound")
@@ -60,6 +72,15 @@ extension ZTunnel {
             log.write(event)
             downstream.close(promise: nil)
             return
+        case .hbone(let target, let authority, let service) where isLocal(target):
+            event.dstAddr = authority
+            event.dstWorkload = target.name
+            event.dstIdentity = identity(of: target).uri
+            event.dstService = service?.hostname
+            event.reason = "same node: handed to the inbound side directly"
+            log.write(event)
+            deliverLocally(downstream, from: source, to: target, port: Int(authority.split(separator: ":").last ?? "") ?? port, srcAddr: event.srcAddr)
+            return
         case .hbone(let target, let authority, let service):
             event.dstHboneAddr = "\(target.address):15008"
             event.dstAddr = authority
@@ -73,7 +94,8 @@ extension ZTunnel {
             event.dstAddr = "\(host):\(port)"
             event.dstWorkload = workload?.name
             event.dstService = service?.hostname
-            upstream = connectPlain(netns: source.netns, host: host, port: port)
+            let placement = socketPlacement(for: source)
+            upstream = connectPlain(netns: placement.netns, host: host, port: port, source: placement.source)
         }
         log.write(event)
         let opened = event
@@ -83,6 +105,50 @@ extension ZTunnel {
                 self.glue(downstream, channel) { sent, received in
                     self.log.write(opened.closed(sent: sent, received: received, since: started))
                 }
+            case .failure(let error):
+                var failed = opened
+                failed.event = .failed
+                failed.error = "\(error)"
+                self.log.write(failed)
+                downstream.close(promise: nil)
+            }
+        }
+    }
+
+    /// Node level only: is the destination served by this ztunnel too? Then no HBONE leaves the node
+    /// (the node's rules would not bring it back to ztunnel), as ztunnel's same-node fast path does.
+    private func isLocal(_ target: Workload) -> Bool {
+        if case .node = mode { return target.node == node }
+        return false
+    }
+
+    /// Same-node delivery: the destination's inbound authorization, then a connection to it from the
+    /// source's own address.
+    private func deliverLocally(_ downstream: Channel, from source: Workload, to target: Workload, port: Int, srcAddr: String?) {
+        var event = ConnectionEvent(event: .opened, id: nextID(), direction: "inbound")
+        event.srcAddr = srcAddr
+        event.srcIdentity = identity(of: source).uri
+        event.srcNamespace = source.namespace
+        event.dstAddr = "\(target.address):\(port)"
+        event.dstWorkload = target.name
+        event.dstIdentity = identity(of: target).uri
+        let facts = ConnectionFacts(sourceIdentity: identity(of: source), sourceIP: source.address, destinationIP: target.address,
+                                    destinationPort: port, destination: target)
+        guard admit(facts, &event) else {
+            event.event = .refused
+            log.write(event)
+            downstream.close(promise: nil)
+            return
+        }
+        let started = ContinuousClock.now
+        let opened = event
+        let placement = socketPlacement(for: source)
+        connectPlain(netns: placement.netns, host: target.address, port: port, source: placement.source).whenComplete { result in
+            switch result {
+            case .success(let upstream):
+                self.log.write(opened)
+                self.track(opened.id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
+                           downstream: downstream, upstream: upstream)
             case .failure(let error):
                 var failed = opened
                 failed.event = .failed

@@ -12,11 +12,17 @@ public enum PodSockets {
     /// Listen backlog, capped by the pod netns' net.core.somaxconn (which labs raise to 65535).
     public static let backlog: Int32 = 65535
 
-    /// A listening socket on 0.0.0.0:`port` inside `netns`.
-    public static func listen(netns: String, port: Int) throws -> CInt {
+    /// A listening socket on 0.0.0.0:`port` inside `netns`; `transparent` accepts connections
+    /// for any address (TPROXY delivers them with their original destination).
+    public static func listen(netns: String, port: Int, transparent: Bool = false) throws -> CInt {
         try DedicatedThread.run {
             try NetworkNamespace.within(netns) {
                 let fd = try newSocket()
+                var on: Int32 = 1
+                if transparent, setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, 4) != 0 {
+                    close(fd)
+                    throw NetnsError.errno("IP_TRANSPARENT on :\(port) in \(netns)")
+                }
                 var address = sockaddr_in(port: port, address: INADDR_ANY)
                 let bound = withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

@@ -2,10 +2,20 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// MeshLab's ztunnel: one per node, serving that node's ambient pods from inside their netns
-/// (in-pod mode). All state lives on one event loop; every method below runs on it.
+/// How traffic reaches ztunnel, which decides where its sockets live.
+public enum CaptureMode: Sendable {
+    /// In-pod: listeners inside each ambient pod's netns, connections made from there.
+    case inPod
+    /// Node level (iptables or eBPF): transparent listeners in ztunnel's own netns; upstream
+    /// connections from there too, with the pod's address as source.
+    case node(netns: String)
+}
+
+/// MeshLab's ztunnel: one per node, serving that node's ambient pods. All state lives on one
+/// event loop; every method below runs on it.
 public final class ZTunnel: @unchecked Sendable {
     public let node: String
+    let mode: CaptureMode
     let eventLoop: EventLoop
     let pool: NIOThreadPool
     let log = AccessLog()
@@ -23,8 +33,9 @@ public final class ZTunnel: @unchecked Sendable {
     private var counter = 0
     private var roundRobin: [String: Int] = [:]
 
-    public init(node: String, eventLoop: EventLoop, pool: NIOThreadPool) {
+    public init(node: String, mode: CaptureMode = .inPod, eventLoop: EventLoop, pool: NIOThreadPool) {
         self.node = node
+        self.mode = mode
         self.eventLoop = eventLoop
         self.pool = pool
     }
@@ -54,6 +65,9 @@ public final class ZTunnel: @unchecked Sendable {
                 self.captured[uid] = nil
             }
             self.reauthorize()
+            if case .node(let netns) = self.mode {
+                return self.listenOnNode(netns: netns, serving: local)
+            }
             let added = local.filter { self.captured[$0.uid] == nil }
             return EventLoopFuture.andAllSucceed(added.map(self.capture), on: self.eventLoop)
         }
@@ -62,7 +76,7 @@ public final class ZTunnel: @unchecked Sendable {
     public func dump() -> EventLoopFuture<ZTunnelDump> {
         eventLoop.submit {
             ZTunnelDump(node: self.node, config: self.config, identities: self.tls?.heldIdentities.map(\.uri) ?? [],
-                        capturedWorkloads: self.captured.keys.sorted(), openConnections: self.tracked.count,
+                        capturedWorkloads: self.servedWorkloads, openConnections: self.tracked.count,
                         pooledConnections: self.hbonePool.values.reduce(0) { $0 + $1.filter { !$0.closed }.count })
         }
     }
@@ -79,10 +93,47 @@ public final class ZTunnel: @unchecked Sendable {
         return sockets.flatMap { fds in
             let outbound = self.serve(fds[0]) { channel in self.outbound(channel, from: workload) }
             let plaintext = self.serve(fds[1]) { channel in self.inboundPlaintext(channel, at: workload) }
-            let hbone = self.serveHBONE(fds[2], at: workload)
+            let hbone = self.serveHBONE(fds[2]) { _ in workload }
             return outbound.and(plaintext).and(hbone).map { listeners in
                 self.captured[workload.uid] = [listeners.0.0, listeners.0.1, listeners.1]
             }
+        }
+    }
+
+    /// Node level: one set of transparent listeners in ztunnel's own netns serves every enrolled pod;
+    /// the node's rules deliver the pods' traffic to them with its original addresses.
+    private func listenOnNode(netns: String, serving local: [Workload]) -> EventLoopFuture<Void> {
+        let key = "node"
+        guard captured[key] == nil else { return eventLoop.makeSucceededVoidFuture() }
+        let sockets = pool.runIfActive(eventLoop: eventLoop) {
+            try [15001, 15006, 15008].map { try PodSockets.listen(netns: netns, port: $0, transparent: true) }
+        }
+        return sockets.flatMap { fds in
+            let outbound = self.serve(fds[0]) { channel in self.outboundFromNode(channel) }
+            let plaintext = self.serve(fds[1]) { channel in self.inboundPlaintextFromNode(channel) }
+            let hbone = self.serveHBONE(fds[2]) { channel in
+                guard let ip = channel.localAddress?.ipAddress, let workload = self.mesh?.workload(at: ip), workload.node == self.node else { return nil }
+                return workload
+            }
+            return outbound.and(plaintext).and(hbone).map { listeners in
+                self.captured[key] = [listeners.0.0, listeners.0.1, listeners.1]
+            }
+        }
+    }
+
+    /// The pods this ztunnel serves: in-pod, those it listens inside; node level, the local ambient ones.
+    var servedWorkloads: [String] {
+        switch mode {
+        case .inPod: captured.keys.sorted()
+        case .node: (config?.workloads ?? []).filter { $0.node == node && $0.tunnel == .hbone }.map(\.uid).sorted()
+        }
+    }
+
+    /// Where connections for `workload` are made from, and with which source address.
+    func socketPlacement(for workload: Workload) -> (netns: String, source: String?) {
+        switch mode {
+        case .inPod: (workload.netns, nil)
+        case .node(let netns): (netns, workload.address)
         }
     }
 

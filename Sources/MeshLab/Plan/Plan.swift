@@ -11,9 +11,9 @@ public struct Plan: Codable, Hashable, Sendable {
     public var links: [NetnsOps]
     /// Phase 3: addresses and routes, once every link exists.
     public var addressing: [NetnsOps]
-    /// Phase 4: traffic redirection inside ambient pods (rules and policy routing), per pod netns.
+    /// Phase 4: traffic redirection: node-level setup first (tunnels, rules), then per ambient pod.
     public var redirection: [Redirection]
-    /// Phase 5: the bundled processes: apps, and one ztunnel per node.
+    /// Phase 5: the bundled processes: apps, one ztunnel per node, and in node-level modes one redirector per node.
     public var processes: [ProcessSpec]
     /// Phase 6: the mesh config pushed to each ztunnel (by node), once all are running.
     public var ztunnelNodes: [String]
@@ -54,21 +54,20 @@ public enum NetOp: Codable, Hashable, Sendable {
     case route(destination: String?, gateway: String?, device: String)
 }
 
-/// Redirection to set up in one pod's netns.
-public struct Redirection: Codable, Hashable, Sendable {
-    public enum Mode: String, Codable, Hashable, Sendable {
-        /// Istio's in-pod mode: rules in the pod netns, ztunnel listening inside it.
-        case inpod
-    }
+/// Redirection to set up, each in one netns.
+public enum Redirection: Codable, Hashable, Sendable {
+    /// In-pod mode: rules and policy routing inside an ambient pod's netns.
+    case inPod(netns: String, pod: String)
+    /// Node iptables mode, on a node: the Geneve tunnels to ztunnel's netns, the pod ipset, marks and
+    /// policy routing; inside ztunnel's netns: the tunnel ends, TPROXY rules and local delivery.
+    case nodeIptables(node: String, netns: String, ztunnelNetns: String, ztunnelIP: String, ztunnelVeth: String)
+    /// Node iptables mode: an ambient pod enrolled on its node (ipset entry, route into `istioin`).
+    case enroll(netns: String, pod: String, ip: String)
 
-    public var netns: String
-    public var mode: Mode
-    public var pod: String
-
-    public init(netns: String, mode: Mode, pod: String) {
-        self.netns = netns
-        self.mode = mode
-        self.pod = pod
+    public var netns: String {
+        switch self {
+        case .inPod(let netns, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _): netns
+        }
     }
 }
 

@@ -73,7 +73,19 @@ extension Plan {
             ])
         }
 
-        redirection = pods.filter { $0.mode == .ambient }.map { Redirection(netns: $0.netns, mode: .inpod, pod: $0.id) }
+        let ambient = pods.filter { $0.mode == .ambient }
+        let mode = topology.settings.redirect
+        switch mode {
+        case .inpod:
+            redirection = ambient.map { .inPod(netns: $0.netns, pod: $0.id) }
+        case .ebpf:
+            redirection = []  // validation refuses it for now
+        case .iptables:
+            redirection = ztunnels.map { ztunnel in
+                .nodeIptables(node: ztunnel.node, netns: topology.node(named: ztunnel.node)!.netns, ztunnelNetns: ztunnel.netns,
+                              ztunnelIP: ztunnel.ip.description, ztunnelVeth: ztunnel.hostVeth)
+            } + ambient.map { .enroll(netns: topology.node(named: $0.node)!.netns, pod: $0.id, ip: $0.ip.description) }
+        }
 
         processes = pods.compactMap { pod in
             guard case .echo(let ports) = pod.app else { return nil }
@@ -81,8 +93,14 @@ extension Plan {
                 name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
                 arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
         } + ztunnels.map {
-            ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns, arguments: ["ztunnel", "--lab", lab, "--node", $0.node])
-        }
+            ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
+                        arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])
+        } + (mode == .iptables ? ztunnels.map { ztunnel in
+            // The userspace Geneve endpoint between the node and ztunnel's netns.
+            ProcessSpec(name: "redirector-\(ztunnel.node)", netns: topology.node(named: ztunnel.node)!.netns,
+                        arguments: ["redirector", "--lab", lab, "--node", ztunnel.node, "--ztunnel-netns", ztunnel.netns,
+                                    "--ztunnel-ip", ztunnel.ip.description, "--node-ip", topology.node(named: ztunnel.node)!.gateway.description])
+        } : [])
         ztunnelNodes = ztunnels.map(\.node)
         links.removeAll { $0.ops.isEmpty }
         addressing.removeAll { $0.ops.isEmpty }

@@ -52,18 +52,44 @@ public struct LabSettings: Codable, Hashable, Sendable {
     public var serviceCIDR: String
     /// The network between nodes (a bridge in the lab's underlay netns).
     public var underlayCIDR: String
+    /// How ambient pods' traffic reaches ztunnel.
+    public var redirect: RedirectionMode
 
     public init(
         trustDomain: String = "cluster.local",
         podCIDR: String = "10.244.0.0/16",
         nodePodPrefix: Int = 24,
         serviceCIDR: String = "10.96.0.0/16",
-        underlayCIDR: String = "172.30.0.0/24"
+        underlayCIDR: String = "172.30.0.0/24",
+        redirect: RedirectionMode = .inpod
     ) {
+        self.redirect = redirect
         self.trustDomain = trustDomain
         self.podCIDR = podCIDR
         self.nodePodPrefix = nodePodPrefix
         self.serviceCIDR = serviceCIDR
         self.underlayCIDR = underlayCIDR
     }
+
+    enum CodingKeys: String, CodingKey { case trustDomain, podCIDR, nodePodPrefix, serviceCIDR, underlayCIDR, redirect }
+
+    /// Documents written before `redirect` existed mean in-pod redirection.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(trustDomain: try container.decode(String.self, forKey: .trustDomain), podCIDR: try container.decode(String.self, forKey: .podCIDR),
+                  nodePodPrefix: try container.decode(Int.self, forKey: .nodePodPrefix),
+                  serviceCIDR: try container.decode(String.self, forKey: .serviceCIDR),
+                  underlayCIDR: try container.decode(String.self, forKey: .underlayCIDR),
+                  redirect: try container.decodeIfPresent(RedirectionMode.self, forKey: .redirect) ?? .inpod)
+    }
+}
+
+/// The redirection modes Istio has shipped.
+public enum RedirectionMode: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Rules inside each ambient pod's netns; ztunnel listens inside the pod (Istio ≥ 1.21).
+    case inpod
+    /// Node iptables + Geneve tunnels into ztunnel's netns, TPROXY there (Istio 1.18).
+    case iptables
+    /// eBPF programs on tc hooks of the pods' and ztunnel's veths (Istio 1.20).
+    case ebpf
 }

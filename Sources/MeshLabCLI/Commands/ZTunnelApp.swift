@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataplane
+import MeshLab
 import NIOCore
 import NIOPosix
 import Netns
@@ -15,12 +16,16 @@ struct ZTunnelApp: ParsableCommand {
     @Option(help: "The node it serves.")
     var node: String
 
+    @Option(help: "How pods' traffic reaches it: inpod (listeners inside each pod), iptables or ebpf (transparent listeners in its own netns).")
+    var redirect = "inpod"
+
     func run() throws {
         raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
-        let ztunnel = ZTunnel(node: node, eventLoop: group.next(), pool: pool)
+        let mode: CaptureMode = redirect == "inpod" ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
+        let ztunnel = ZTunnel(node: node, mode: mode, eventLoop: group.next(), pool: pool)
         let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
         _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
         NetnsProcess.signalReady()

@@ -41,7 +41,7 @@ struct Orchestrator {
             try PlanExecutor.createLinks(plan)
             progress("assigning addresses and routes")
             try PlanExecutor.assignAddresses(plan)
-            if !plan.redirection.isEmpty { progress("redirecting \(plan.redirection.count) ambient pods to ztunnel (in-pod)") }
+            if !plan.redirection.isEmpty { progress("redirecting ambient pods to ztunnel (\(spec.settings.redirect.rawValue))") }
             try PlanExecutor.redirect(plan)
             if !plan.processes.isEmpty { progress("starting \(plan.processes.count) processes") }
             state.processes = try startProcesses(plan.processes, directory: directory)
@@ -92,7 +92,11 @@ struct Orchestrator {
         let removedNetns = removed.map(\.netns)
         NetnsProcess.terminate(NetnsProcess.pids(inNetnsInodes: Set(removedNetns.compactMap(NetworkNamespace.inode))))
         for pod in removed {
-            try DedicatedThread.run { try NetworkNamespace.within(updated.node(named: pod.node)!.netns) { try RouteSocket().deleteLink(pod.hostVeth) } }
+            let nodeNetns = updated.node(named: pod.node)!.netns
+            if running.settings.redirect == .iptables && pod.mode == .ambient {
+                try NodeLevelRedirection.release(pod.ip.description, onNode: nodeNetns)
+            }
+            try DedicatedThread.run { try NetworkNamespace.within(nodeNetns) { try RouteSocket().deleteLink(pod.hostVeth) } }
             try NetworkNamespace.delete(pod.netns)
         }
         state.netns.removeAll { removedNetns.contains($0) }
@@ -180,7 +184,8 @@ struct Orchestrator {
 
     private func preflight(_ plan: Plan) throws {
         let probe = try KernelProbe.run()
-        let required = ["root", "netns+veth"] + (plan.redirection.isEmpty ? [] : ["iptables", "iptables-restore"])
+        let nodeLevel = plan.redirection.contains { if case .nodeIptables = $0 { true } else { false } }
+        let required = ["root", "netns+veth"] + (plan.redirection.isEmpty ? [] : ["iptables", "iptables-restore"]) + (nodeLevel ? ["tap"] : [])
         let missing = probe.findings.filter { required.contains($0.feature) && !$0.available }
         guard missing.isEmpty else {
             throw CLIError(missing.map { "\($0.feature): \($0.detail)" }.joined(separator: "\n"),

@@ -24,14 +24,26 @@ enum PlanExecutor {
         _ = try DedicatedThread.parallel(plan.addressing) { try run($0) }
     }
 
-    /// In-pod redirection: one iptables-restore batch per ambient pod, plus the policy routing that
-    /// hands replies to ztunnel's original-source sockets.
+    /// Redirection: node-level setup first (tunnels, rules, routing), then each ambient pod (its
+    /// in-pod rules, or its enrollment on the node), in parallel per netns.
     static func redirect(_ plan: Plan) throws {
-        _ = try DedicatedThread.parallel(plan.redirection) { step in
-            try NetworkNamespace.within(step.netns) {
+        let nodes = plan.redirection.filter { if case .nodeIptables = $0 { true } else { false } }
+        _ = try DedicatedThread.parallel(nodes) { try NodeLevelRedirection.setUp($0) }
+        var enrollments: [String: [String]] = [:]
+        var inPod: [String] = []
+        for step in plan.redirection {
+            switch step {
+            case .inPod(let netns, _): inPod.append(netns)
+            case .enroll(let netns, _, let ip): enrollments[netns, default: []].append(ip)
+            case .nodeIptables: break
+            }
+        }
+        _ = try DedicatedThread.parallel(Array(enrollments)) { try NodeLevelRedirection.enroll($0.value, onNode: $0.key) }
+        _ = try DedicatedThread.parallel(inPod) { netns in
+            try NetworkNamespace.within(netns) {
                 let restore = try NetnsCommand.runHere("iptables-restore", ["--noflush"], input: InPodRedirection.rules)
                 guard restore.status == 0 else {
-                    throw NetnsError("iptables-restore in \(step.netns) failed: \(restore.output)")
+                    throw NetnsError("iptables-restore in \(netns) failed: \(restore.output)")
                 }
                 let socket = try RouteSocket()
                 try socket.addRule(priority: InPodRedirection.rulePriority, fwmark: InPodRedirection.routingMark,

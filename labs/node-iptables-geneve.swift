@@ -1,0 +1,35 @@
+import MeshLab
+
+/// Seed 001's ambient side, in Istio 1.18's node-level iptables mode: the node marks an enrolled
+/// pod's packets (0x100) and routes them through the `istioout` Geneve tunnel (VNI 1001) into
+/// ztunnel's netns, where TPROXY hands them to 15001; HBONE crosses the underlay; on the other node
+/// traffic for an enrolled pod is routed into `istioin` (VNI 1000) and TPROXYed to 15008.
+let nodeIptablesGeneve = Lab("node-iptables", settings: LabSettings(redirect: .iptables)) {
+    Node("node-a")
+    Node("node-b")
+
+    Namespace("foo", mode: .ambient) {
+        Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+        Pod("httpbin", serviceAccount: "httpbin", labels: ["app": "httpbin"], node: "node-b", app: .echo(ports: [8000]))
+        Pod("helloworld", serviceAccount: "helloworld", labels: ["app": "helloworld"], node: "node-a", app: .echo(ports: [5000]))
+        Service("httpbin", ports: [.port(8000)])
+    }
+    Namespace("legacy", mode: .none) {
+        Pod("client", node: "node-a", app: .client)
+        Pod("server", node: "node-b", app: .echo(ports: [8080]))
+    }
+
+    let sleep = "spiffe://cluster.local/ns/foo/sa/sleep"
+    let httpbin = "spiffe://cluster.local/ns/foo/sa/httpbin"
+    Check("cross node: the node's marks and Geneve tunnels bring it to ztunnel, HBONE between nodes", from: "foo/sleep",
+          to: .service("foo/httpbin", port: 8000), count: 3,
+          expect: [.ok, .reached("foo/httpbin"), .sourcePreserved(true), .mtls(client: sleep, server: httpbin)])
+    Check("same node: ztunnel hands it to its inbound side, policy applied", from: "foo/sleep", to: .pod("foo/helloworld", port: 5000),
+          expect: [.ok, .reached("foo/helloworld"), .allowed()])
+    Check("out of the mesh: plaintext from the pod's own address", from: "foo/sleep", to: .pod("legacy/server", port: 8080), protocol: .tcp,
+          expect: [.ok, .reached("legacy/server"), .sourcePreserved(true)])
+    Check("into the mesh: istioin and 15006, no identity", from: "legacy/client", to: .pod("foo/httpbin", port: 8000),
+          expect: [.ok, .plaintext, .sourcePreserved(true)])
+    Check("only HBONE and Geneve-free underlay: the payload never crosses in plaintext", from: "foo/sleep", to: .pod("foo/httpbin", port: 8000),
+          protocol: .tcp, payload: 4096, expect: [.ok, .onlyHBONE(on: "underlay"), .neverInPlaintext(on: "underlay")])
+}
