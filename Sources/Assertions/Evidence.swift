@@ -9,8 +9,13 @@ public struct Evidence: Sendable {
     public var callerIP: String
     /// Redirect rules whose counters moved during the calls, in the caller's and destination's netns.
     public var ruleHits: [RuleHit] = []
-    /// The caller netns's conntrack table after the calls.
+    /// Frames the nodes' Geneve tunnels carried into ztunnel during the calls (node-level mode).
+    public var tunnelHits: [TunnelHit] = []
+    /// The conntrack table after the calls where the caller's connections are tracked: its own netns
+    /// (in-pod), or its node's (node level).
     public var conntrack: [ConntrackEntry] = []
+    /// The lab's redirection mode (`inpod`, `iptables`), which decides what the fast path looks like.
+    public var redirect = "inpod"
     /// Packets captured on named links while the calls ran.
     public var captures: [LinkCapture] = []
     /// A marker the client put in every request, to look for on the wire.

@@ -10,9 +10,14 @@ extension Evidence {
         return conntrack.filter { $0.original.source == callerIP && sources.contains("\(callerIP):\($0.original.sourcePort)") }
     }
 
-    /// Each connection sent `firstPackets` packets down the first-packet path (the redirect rule in
-    /// the caller's netns) and every later packet on conntrack's established path.
+    /// Each connection sent `firstPackets` packets down the first-packet path and every later packet
+    /// on conntrack's established path: in-pod, the redirect rule vs the NATed conntrack entry in the
+    /// caller's netns; node level, the node's ipset mark rule vs its connmark (0x210) rule.
     public func fastPath(firstPackets: Int) -> Verdict {
+        redirect == "iptables" ? nodeFastPath(firstPackets: firstPackets) : inPodFastPath(firstPackets: firstPackets)
+    }
+
+    private func inPodFastPath(firstPackets: Int) -> Verdict {
         let connections = callerConnections
         let redirected = ruleHits.filter { $0.rule.hasPrefix("nat ") && $0.rule.contains("REDIRECT --to-ports 15001") }
         let ruled = redirected.reduce(0) { $0 + $1.packets }
@@ -26,6 +31,25 @@ extension Evidence {
             && ruled == firstPackets * connected && outgoing > ruled
         return Verdict(passed: passed, expected: expected, actual: actual,
                        evidence: redirected.map { "\($0.netns): \($0.rule) [\($0.packets) packet(s)]" } + connections.map { "conntrack: \($0)" })
+    }
+
+    /// Node level: the first packet of each connection is marked 0x100 by the ipset rule and routed
+    /// through istioout; once ztunnel's reply set connmark 0x210, every later packet matches the
+    /// connmark rule instead (mark 0x040, straight back to ztunnel).
+    private func nodeFastPath(firstPackets: Int) -> Verdict {
+        let connections = callerConnections
+        let first = ruleHits.filter { $0.rule.contains("--match-set \(NodeRedirection.podSet) src") }
+        let established = ruleHits.filter { $0.rule.contains(Self.connmarkReturnRule) }
+        let ruled = first.reduce(0) { $0 + $1.packets }, later = established.reduce(0) { $0 + $1.packets }
+        let marked = connections.filter { $0.mark & NodeRedirection.proxyMark == NodeRedirection.proxyMark }
+        let connected = calls.filter { $0.source != nil }.count
+        let expected = "each connection: \(firstPackets) packet(s) through the node's ipset mark rule, the rest on the connmark 0x210 rule"
+        let actual = "\(connected) connection(s), \(connections.count) in the node's conntrack (\(marked.count) with mark 0x210): "
+            + "\(ruled) packet(s) through the ipset mark rule, \(later) through the connmark rule"
+        let passed = connected > 0 && connections.count == connected && marked.count == connected
+            && ruled == firstPackets * connected && later > 0
+        return Verdict(passed: passed, expected: expected, actual: actual,
+                       evidence: (first + established).map { "\($0.netns): \($0.rule) [\($0.packets) packet(s)]" } + connections.map { "conntrack: \($0)" })
     }
 
     /// The calls' tunnels: this many HBONE (mTLS + HTTP/2) connections carried this many CONNECT streams.

@@ -10,14 +10,17 @@ public struct Hop: Codable, Hashable, Sendable {
     public var evidence: String
 }
 
-/// Packet counters a redirect rule gained during the call, in one pod's netns.
+/// Packet counters a redirect rule gained during the call, in one pod's or node's netns.
 public struct RuleHit: Sendable {
     public var netns: String
+    /// The node, when the netns is a node's (node-level redirection).
+    public var node: String?
     public var rule: String
     public var packets: Int
 
-    public init(netns: String, rule: String, packets: Int) {
+    public init(netns: String, node: String? = nil, rule: String, packets: Int) {
         self.netns = netns
+        self.node = node
         self.rule = rule
         self.packets = packets
     }
@@ -33,11 +36,21 @@ extension Evidence {
             hops.append(Hop(summary: "redirect 15001", evidence: "\(capture.netns): \(capture.rule) [\(capture.packets) packet(s)]"))
         }
         let out = events.first { $0.direction == "outbound" && ($0.event == .opened || $0.event == .refused) && mine($0) }
+        // Node level: the node marked the pod's first packet and routed it through istioout.
+        if let mark = ruleHits.first(where: { $0.rule.contains("--match-set \(NodeRedirection.podSet) src") && (out == nil || $0.node == out?.node) }),
+           let node = mark.node {
+            hops.append(Hop(summary: "node \(node) mark 0x100", evidence: "\(mark.netns): \(mark.rule) [\(mark.packets) packet(s)]"))
+        }
+        if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.outbound.nodeDevice && $0.node == out?.node }) {
+            hops.append(Hop(summary: "istioout \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioout: \(tunnel.frames) frame(s)"))
+        }
         if let out {
             hops.append(Hop(summary: "ztunnel \(out.node) outbound",
                             evidence: "[\(out.id)] \(out.srcIdentity ?? "?") → \(out.dstWorkload ?? out.dstAddr ?? "?")\(out.reason.map { " — \($0)" } ?? "")"))
             if let hbone = out.dstHboneAddr {
                 hops.append(Hop(summary: "HBONE", evidence: "mTLS + HTTP/2 CONNECT \(out.dstAddr ?? "") to \(hbone), expecting \(out.dstIdentity ?? "?")"))
+            } else if out.reason == ConnectionEvent.sameNodeReason {
+                // Handed to the same ztunnel's inbound side: no transport between them.
             } else if out.event == .opened {
                 hops.append(Hop(summary: "plaintext", evidence: "TCP to \(out.dstAddr ?? "?")"))
             }
@@ -49,6 +62,15 @@ extension Evidence {
         // id (traceparent), or for plaintext the first from the caller.
         let decisions = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
         let first = out.flatMap { out in decisions.first { $0.traceParent == ConnectionEvent.spanID(for: out.id) } } ?? decisions.first
+        // Node level, on the destination's node: a new connection is routed through istioin; packets of
+        // one ztunnel already answered (a pooled HBONE connection) follow connmark 0x210 straight to it.
+        if let event = first, event.node != out?.node {
+            if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.inbound.nodeDevice && $0.node == event.node }) {
+                hops.append(Hop(summary: "istioin \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioin: \(tunnel.frames) frame(s)"))
+            } else if let fast = ruleHits.first(where: { $0.node == event.node && $0.rule.contains(Self.connmarkReturnRule) }) {
+                hops.append(Hop(summary: "node \(event.node) connmark 0x210", evidence: "\(fast.netns): \(fast.rule) [\(fast.packets) packet(s)]"))
+            }
+        }
         if let event = first {
             let how = event.srcIdentity.map { "over HBONE as \($0)" } ?? "in plaintext (no identity)"
             let decision = event.allowed.map { $0 ? "allowed" : "DENIED" } ?? "refused"
@@ -60,6 +82,9 @@ extension Evidence {
         }
         return hops
     }
+
+    /// The node rule that sends later packets of ztunnel's spoofed connections straight back to it.
+    static let connmarkReturnRule = "-m connmark --mark 0x210/0x210 -j MARK --set-xmark 0x40/0x40"
 
     /// The call took exactly these hops, in order (see `Hop.summary`).
     public func followed(_ expected: [String], from caller: String) -> Verdict {

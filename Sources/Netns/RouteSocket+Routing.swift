@@ -18,8 +18,21 @@ extension RouteSocket {
         _ destination: String?, gateway: String? = nil, device: String,
         table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue), local: Bool = false
     ) throws {
-        let route = rtnl_route_alloc()!
+        let route = try self.route(destination, gateway: gateway, device: device, table: table, local: local)
         defer { rtnl_route_put(route) }
+        let what = "add route \(destination ?? "default")\(gateway.map { " via \($0)" } ?? "") dev \(device)"
+        try check(what, rtnl_route_add(handle, route, NLM_F_CREATE | NLM_F_EXCL))
+    }
+
+    /// Deletes a route added with the same arguments.
+    public func deleteRoute(_ destination: String?, gateway: String? = nil, device: String, table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue)) throws {
+        let route = try self.route(destination, gateway: gateway, device: device, table: table, local: false)
+        defer { rtnl_route_put(route) }
+        try check("delete route \(destination ?? "default") from table \(table)", rtnl_route_delete(handle, route, 0))
+    }
+
+    private func route(_ destination: String?, gateway: String?, device: String, table: UInt32, local: Bool) throws -> OpaquePointer {
+        let route = rtnl_route_alloc()!
         rtnl_route_set_family(route, UInt8(AF_INET))
         let target = try NetlinkAddress(destination ?? "0.0.0.0/0")
         try check("set route destination", rtnl_route_set_dst(route, target.handle))
@@ -35,19 +48,7 @@ extension RouteSocket {
             rtnl_route_nh_set_gateway(hop, via.handle)
         }
         rtnl_route_add_nexthop(route, hop)  // the route owns the hop from here on
-        let what = "add route \(destination ?? "default")\(gateway.map { " via \($0)" } ?? "") dev \(device)"
-        try check(what, rtnl_route_add(handle, route, NLM_F_CREATE | NLM_F_EXCL))
-    }
-
-    /// Deletes the route to `destination` in `table`.
-    public func deleteRoute(_ destination: String, table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue)) throws {
-        let route = rtnl_route_alloc()!
-        defer { rtnl_route_put(route) }
-        rtnl_route_set_family(route, UInt8(AF_INET))
-        let target = try NetlinkAddress(destination)
-        try check("set route destination", rtnl_route_set_dst(route, target.handle))
-        rtnl_route_set_table(route, table)
-        try check("delete route \(destination) from table \(table)", rtnl_route_delete(handle, route, 0))
+        return route
     }
 
     /// `ip rule add prio <priority> [fwmark <mark>/<mask>] lookup <table>`.

@@ -91,3 +91,24 @@ final class EvidenceTests: XCTestCase {
         XCTAssertEqual(leaked.actual, "in plaintext in 1 of 2 packets")
     }
 }
+
+/// The userspace Geneve endpoint's header, as RFC 8926 lays it out.
+final class GeneveHeaderTests: XCTestCase {
+    func testHeaderCarriesTheVNIAndTransparentEthernetAndParsesBack() throws {
+        var buffer = [UInt8](repeating: 0xee, count: 20)
+        GeneveEndpoint.writeHeader(vni: 1001, into: &buffer)
+        XCTAssertEqual(Array(buffer[0..<8]), [0x00, 0x00, 0x65, 0x58, 0x00, 0x03, 0xe9, 0x00])
+        let parsed = try XCTUnwrap(GeneveEndpoint.parseHeader(buffer[...]))
+        XCTAssertEqual(parsed.vni, 1001)
+        XCTAssertEqual(parsed.payload, 8)
+        var withOptions = buffer
+        withOptions[0] = 0x02  // two 4-byte option words precede the frame
+        XCTAssertEqual(GeneveEndpoint.parseHeader(withOptions[...])?.payload, 16)
+        var wrongVersion = buffer
+        wrongVersion[0] = 0x40
+        XCTAssertNil(GeneveEndpoint.parseHeader(wrongVersion[...]))
+        var ipPayload = buffer
+        ipPayload[2] = 0x08; ipPayload[3] = 0x00
+        XCTAssertNil(GeneveEndpoint.parseHeader(ipPayload[...]), "only Ethernet frames are carried")
+    }
+}

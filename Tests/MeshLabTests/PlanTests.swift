@@ -51,4 +51,29 @@ final class PlanTests: XCTestCase {
             name: "echo-x-s", netns: "p-x-s",
             arguments: ["echo", "--lab", "p", "--pod", "x/s", "--node", "b", "--port", "8000", "--port", "9000"])])
     }
+
+    func testNodeLevelIptablesSetsUpEachNodeEnrollsAmbientPodsAndRunsARedirector() throws {
+        let lab = try Topology(Lab("n", settings: LabSettings(redirect: .iptables)) {
+            Node("a"); Node("b")
+            Namespace("m", mode: .ambient) { Pod("c", node: "a", app: .client); Pod("s", node: "b", app: .echo(ports: [80])) }
+            Namespace("x") { Pod("l", node: "a", app: .client) }
+        })
+        let plan = Plan(lab)
+        XCTAssertEqual(plan.redirection, [
+            .nodeIptables(node: "a", netns: "n-a", ztunnelNetns: "n-ztunnel-a", ztunnelIP: "10.244.0.254", ztunnelVeth: "ztunnel0"),
+            .nodeIptables(node: "b", netns: "n-b", ztunnelNetns: "n-ztunnel-b", ztunnelIP: "10.244.1.254", ztunnelVeth: "ztunnel1"),
+            .enroll(netns: "n-a", pod: "m/c", ip: "10.244.0.2"),
+            .enroll(netns: "n-b", pod: "m/s", ip: "10.244.1.2"),
+        ], "the pod outside the mesh is not enrolled; nothing runs inside pods")
+        XCTAssertEqual(plan.processes.filter { $0.name.hasPrefix("redirector-") }.map(\.netns), ["n-a", "n-b"])
+        XCTAssertTrue(plan.processes.first { $0.name == "ztunnel-a" }!.arguments.contains("iptables"))
+        XCTAssertTrue(Plan(try Topology(Lab("i") { Node("a"); Namespace("m", mode: .ambient) { Pod("c") } })).processes.allSatisfy {
+            !$0.name.hasPrefix("redirector-")
+        }, "in-pod labs run no redirector")
+    }
+
+    func testSettingsWrittenBeforeRedirectionModesMeanInPod() throws {
+        let json = #"{"trustDomain":"td","podCIDR":"10.244.0.0/16","nodePodPrefix":24,"serviceCIDR":"10.96.0.0/16","underlayCIDR":"172.30.0.0/24"}"#
+        XCTAssertEqual(try JSONDecoder().decode(LabSettings.self, from: Data(json.utf8)).redirect, .inpod)
+    }
 }

@@ -14,9 +14,11 @@ public final class GeneveEndpoint: @unchecked Sendable {
         var taps: [UInt32: Int32]
     }
 
-    /// Frames and bytes per VNI and direction, for path evidence.
+    /// Frames and bytes per end and VNI (`node:1001`, `ztunnel:1000`), for path evidence.
     public struct Counters: Codable, Sendable {
+        /// Frames an end took from its TAP device and sent as Geneve.
         public var encapsulated: [String: Int] = [:]
+        /// Geneve datagrams an end received and wrote to its TAP device.
         public var decapsulated: [String: Int] = [:]
         public var bytes: [String: Int] = [:]
         /// Datagrams on 6081 that were not Geneve for a known VNI.
@@ -85,7 +87,7 @@ public final class GeneveEndpoint: @unchecked Sendable {
                 }
             }
         }
-        record(encapsulated: true, vni: vni, bytes: count)
+        record(encapsulated: true, "\(end.name):\(vni)", bytes: count)
     }
 
     /// A Geneve datagram becomes a frame on the TAP device of its VNI.
@@ -97,13 +99,13 @@ public final class GeneveEndpoint: @unchecked Sendable {
             return
         }
         _ = buffer.withUnsafeBytes { write(tap, $0.baseAddress! + offset, count - offset) }
-        record(encapsulated: false, vni: vni, bytes: count - offset)
+        record(encapsulated: false, "\(end.name):\(vni)", bytes: count - offset)
     }
 
-    private func record(encapsulated: Bool, vni: UInt32, bytes: Int) {
+    private func record(encapsulated: Bool, _ key: String, bytes: Int) {
         lock.withLock {
-            if encapsulated { counters.encapsulated["\(vni)", default: 0] += 1 } else { counters.decapsulated["\(vni)", default: 0] += 1 }
-            counters.bytes["\(vni)", default: 0] += bytes
+            if encapsulated { counters.encapsulated[key, default: 0] += 1 } else { counters.decapsulated[key, default: 0] += 1 }
+            counters.bytes[key, default: 0] += bytes
         }
     }
 

@@ -36,6 +36,9 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
         self.direction = direction
     }
 
+    /// Why a node-level ztunnel's outbound connection took no transport: its destination is on the same node.
+    public static let sameNodeReason = "same node: handed to the inbound side directly"
+
     /// The node whose ztunnel logged the event (ids are `<node>-<n>`).
     public var node: String { id.split(separator: "-").dropLast().joined(separator: "-") }
 

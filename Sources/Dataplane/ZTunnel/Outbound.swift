@@ -77,7 +77,7 @@ extension ZTunnel {
             event.dstWorkload = target.name
             event.dstIdentity = identity(of: target).uri
             event.dstService = service?.hostname
-            event.reason = "same node: handed to the inbound side directly"
+            event.reason = ConnectionEvent.sameNodeReason
             log.write(event)
             deliverLocally(downstream, from: source, to: target, port: Int(authority.split(separator: ":").last ?? "") ?? port, srcAddr: event.srcAddr)
             return

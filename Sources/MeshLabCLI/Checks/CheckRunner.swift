@@ -20,10 +20,13 @@ struct CheckRunner {
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
         let offsets = logs.map(Self.size)
-        // Redirect rule counters at both ends, for the kernel's part of a path (read only when one is expected).
-        let ends = check.expect.contains(where: \.needsRuleCounters) || alwaysReadCounters
-            ? [caller] + (destinationPod(check).map { [$0] } ?? []) : []
+        // Redirect rule counters (and node-level tunnel counters), for the kernel's part of a path or
+        // fast path: read only when one is expected.
+        let kernel = check.expect.contains(where: \.needsRuleCounters) || alwaysReadCounters
+        let ends = kernel ? counterPlaces(check, caller: caller) : []
         let countersBefore = try ends.map { try RuleCounters.read(in: $0.netns) }
+        let tunnelNodes = kernel && nodeLevel ? topology.nodes.map(\.name) : []
+        let tunnelsBefore = try tunnelNodes.map { try TunnelCounters.read(lab: topology.lab, node: $0) }
         let canary = "meshlab-canary-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let captures = try startCaptures(check)
         let output: NetnsCommand.Output
@@ -37,10 +40,16 @@ struct CheckRunner {
         var evidence = Evidence(calls: calls, events: zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }, callerIP: caller.ip.description)
         evidence.canary = canary
         evidence.captures = try captures.map { LinkCapture(link: $0.link, file: $0.capture.file, packets: try $0.capture.stop()) }
-        evidence.ruleHits = try zip(ends, countersBefore).flatMap { pod, before in
-            try RuleCounters.read(in: pod.netns).moved(since: before).map { RuleHit(netns: pod.netns, rule: $0.rule, packets: $0.packets) }
+        evidence.ruleHits = try zip(ends, countersBefore).flatMap { place, before in
+            try RuleCounters.read(in: place.netns).moved(since: before).map { RuleHit(netns: place.netns, node: place.node, rule: $0.rule, packets: $0.packets) }
         }
-        if check.expect.contains(where: \.needsConntrack) { evidence.conntrack = try Conntrack.dump(in: caller.netns) }
+        evidence.tunnelHits = try zip(tunnelNodes, tunnelsBefore).flatMap { node, before in
+            TunnelCounters.moved(node: node, from: before, to: try TunnelCounters.read(lab: topology.lab, node: node))
+        }
+        evidence.redirect = topology.settings.redirect.rawValue
+        if check.expect.contains(where: \.needsConntrack) {
+            evidence.conntrack = try Conntrack.dump(in: nodeLevel ? topology.node(named: caller.node)!.netns : caller.netns)
+        }
         let verdicts = check.expect.map { judge($0, evidence, caller: check.from) }
         let result = CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
                                  verdicts: verdicts, seconds: Date().timeIntervalSince(started),
@@ -111,10 +120,16 @@ struct CheckRunner {
         return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
     }
 
-    /// The destination pod when it is in the mesh (its redirect rules are part of the path).
-    private func destinationPod(_ check: Check) -> Topology.PodInfo? {
-        guard case .pod(let pod, _) = check.to, let info = topology.pod(pod), info.mode == .ambient else { return nil }
-        return info
+    private var nodeLevel: Bool { topology.settings.redirect == .iptables }
+
+    /// Where the redirection rules live: in-pod, the caller and an ambient destination pod; node
+    /// level, every node (which node a service call lands on is known only afterwards).
+    private func counterPlaces(_ check: Check, caller: Topology.PodInfo) -> [(netns: String, node: String?)] {
+        if nodeLevel { return topology.nodes.map { ($0.netns, $0.name) } }
+        guard case .pod(let pod, _) = check.to, let destination = topology.pod(pod), destination.mode == .ambient else {
+            return [(caller.netns, nil)]
+        }
+        return [(caller.netns, nil), (destination.netns, nil)]
     }
 
     func judge(_ expectation: Expectation, _ evidence: Evidence, caller: String) -> Verdict {

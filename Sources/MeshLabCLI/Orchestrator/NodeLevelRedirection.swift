@@ -52,7 +52,8 @@ enum NodeLevelRedirection {
         try DedicatedThread.run {
             try NetworkNamespace.within(netns) {
                 _ = try NetnsCommand.runHere("ipset", ["del", NodeRedirection.podSet, ip, "-exist"])
-                try RouteSocket().deleteRoute("\(ip)/32", table: NodeRedirection.inboundTable)
+                try RouteSocket().deleteRoute("\(ip)/32", gateway: NodeRedirection.inbound.ztunnelAddress, device: NodeRedirection.inbound.nodeDevice,
+                                              table: NodeRedirection.inboundTable)
             }
         }
     }

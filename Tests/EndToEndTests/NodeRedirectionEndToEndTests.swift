@@ -1,0 +1,110 @@
+import Assertions
+import Foundation
+import XCTest
+
+/// Node-level iptables redirection (Istio 1.18, seed 001): the same traffic suite as in-pod, real
+/// Geneve between each node and its ztunnel, live enrollment, and nothing left behind.
+final class NodeRedirectionEndToEndTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Harness.requireRoot()
+        continueAfterFailure = false
+    }
+
+    /// One lab file per mode, the same checks: ambient ↔ ambient same node and cross node, ambient →
+    /// out of the mesh, out of the mesh → ambient.
+    private func suite(_ mode: String) -> String {
+        """
+        import MeshLab
+
+        let lab = Lab("suite-\(mode)", settings: LabSettings(redirect: .\(mode))) {
+            Node("node-a")
+            Node("node-b")
+            Namespace("mesh", mode: .ambient) {
+                Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+                Pod("near", serviceAccount: "echo", node: "node-a", app: .echo(ports: [8000]))
+                Pod("far", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
+            }
+            Namespace("legacy") {
+                Pod("client", node: "node-a", app: .client)
+                Pod("server", node: "node-b", app: .echo(ports: [8000]))
+            }
+            let echo = "spiffe://cluster.local/ns/mesh/sa/echo"
+            Check("same node", from: "mesh/sleep", to: .pod("mesh/near", port: 8000), count: 2,
+                  expect: [.ok, .reached("mesh/near"), .sourcePreserved(true), .allowed(at: "ztunnel node-a")])
+            Check("cross node", from: "mesh/sleep", to: .pod("mesh/far", port: 8000), protocol: .tcp, count: 2, payload: 70000,
+                  expect: [.ok, .reached("mesh/far"), .sourcePreserved(true), .mtls(client: "spiffe://cluster.local/ns/mesh/sa/sleep", server: echo),
+                           .onlyHBONE(on: "underlay"), .fastPath(firstPackets: 1)])
+            Check("out of the mesh", from: "mesh/sleep", to: .pod("legacy/server", port: 8000), expect: [.ok, .reached("legacy/server")])
+            Check("into the mesh", from: "legacy/client", to: .pod("mesh/far", port: 8000), expect: [.ok, .plaintext, .allowed(at: "ztunnel node-b")])
+        }
+        """
+    }
+
+    func testTheSameTrafficSuitePassesInPodAndOnTheNode() throws {
+        for mode in ["inpod", "iptables"] {
+            let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
+            XCTAssertTrue(run.stdout.contains("4 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
+            XCTAssertEqual(try Harness.residue(of: "suite-\(mode)"), [])
+        }
+    }
+
+    func testGeneveOnTheWireDecodesWithItsVNIAndEnrollmentFollowsApply() throws {
+        let before = try Harness.rootNetworkSnapshot()
+        try Harness.meshlab("up", "node-iptables")
+        var up = true
+        defer { if up { _ = try? Harness.meshlab("down", "node-iptables", expect: nil) } }
+
+        // What crosses UDP 6081 between node-a and its ztunnel is Geneve, as tcpdump's own dissector reads it.
+        let file = "/tmp/meshlab-geneve-\(getpid()).pcap"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let capture = try PacketCapture.start(netns: "node-iptables-node-a", interface: "ztunnel0", file: file)
+        let calls = try Harness.calls(lab: "node-iptables", from: "foo/sleep", "http://10.244.1.2:8000/")
+        XCTAssertEqual(calls.map(\.outcome), [.ok])
+        let packets = try capture.stop()
+        XCTAssertTrue(packets.contains { $0.ipProtocol == 17 && $0.destinationPort == 6081 }, "\(packets)")
+        let decoded = try Harness.run("tcpdump", ["-nn", "-v", "-r", file, "udp port 6081"]).stdout
+        XCTAssertTrue(decoded.contains("Geneve") && decoded.contains("vni 0x3e9"), "VNI 1001 (istioout) expected:\n\(decoded.prefix(2000))")
+        XCTAssertTrue(decoded.contains("10.244.0.2") && decoded.contains("10.244.1.2.8000"), "the inner frame is the pod's packet:\n\(decoded.prefix(2000))")
+
+        // A pod added to the running lab is enrolled (ipset, route into istioin); removed, it is released.
+        let lab = try Harness.temporaryFile("node-iptables-more.swift", """
+            import MeshLab
+
+            let lab = Lab("node-iptables", settings: LabSettings(redirect: .iptables)) {
+                Node("node-a")
+                Node("node-b")
+                Namespace("foo", mode: .ambient) {
+                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+                    Pod("httpbin", serviceAccount: "httpbin", labels: ["app": "httpbin"], node: "node-b", app: .echo(ports: [8000]))
+                    Pod("helloworld", serviceAccount: "helloworld", labels: ["app": "helloworld"], node: "node-a", app: .echo(ports: [5000]))
+                    Pod("extra", serviceAccount: "extra", node: "node-b", app: .echo(ports: [7000]))
+                    Service("httpbin", ports: [.port(8000)])
+                }
+                Namespace("legacy", mode: .none) {
+                    Pod("client", node: "node-a", app: .client)
+                    Pod("server", node: "node-b", app: .echo(ports: [8080]))
+                }
+            }
+            """)
+        try Harness.meshlab("apply", lab)
+        let ipset = { try Harness.run("ip", ["netns", "exec", "node-iptables-node-b", "ipset", "list", "ztunnel-pods-ips"]).stdout }
+        let table = { try Harness.run("ip", ["netns", "exec", "node-iptables-node-b", "ip", "route", "show", "table", "100"]).stdout }
+        let (enrolled, routes) = (try ipset(), try table())
+        XCTAssertTrue(enrolled.contains("10.244.1.4"), enrolled)
+        XCTAssertTrue(routes.contains("10.244.1.4 via 192.168.126.2 dev istioin"), routes)
+        let extra = try Harness.calls(lab: "node-iptables", from: "legacy/client", "http://10.244.1.4:7000/")
+        XCTAssertEqual(extra.first?.reply?.pod, "foo/extra")
+        let log = try String(contentsOfFile: "/run/meshlab/node-iptables/logs/ztunnel-node-b.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"dst.workload\":\"extra\""), "the new pod's traffic went through ztunnel")
+
+        try Harness.meshlab("apply", "node-iptables")
+        let (released, left) = (try ipset(), try table())
+        XCTAssertFalse(released.contains("10.244.1.4"), released)
+        XCTAssertFalse(left.contains("10.244.1.4"), left)
+
+        try Harness.meshlab("down", "node-iptables")
+        up = false
+        XCTAssertEqual(try Harness.residue(of: "node-iptables"), [])
+        XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
+    }
+}
