@@ -34,9 +34,11 @@ let package = Package(
         ),
         // libpcap: packet captures on named links, written as pcap files Wireshark opens.
         .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
+        // libbpf: loads the eBPF redirection programs and attaches them to tc hooks.
+        .systemLibrary(name: "CBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "Netns", dependencies: ["CSyscalls", "CNetlink"]),
         .target(name: "Dataplane", dependencies: [
-            "Netns",
+            "Netns", "CBPF",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
@@ -47,6 +49,9 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
+        ], resources: [
+            // The eBPF redirection programs, compiled on first use (see EBPFPrograms).
+            .copy("Redirection/bpf"),
         ]),
         // Evidence collectors (rule counters, conntrack, captures) and the judges of every expectation.
         .target(name: "Assertions", dependencies: ["Dataplane", "Netns", "CNetfilter", "CPcap"]),

@@ -4,7 +4,7 @@ import MeshLab
 /// pod's packets (0x100) and routes them through the `istioout` Geneve tunnel (VNI 1001) into
 /// ztunnel's netns, where TPROXY hands them to 15001; HBONE crosses the underlay; on the other node
 /// traffic for an enrolled pod is routed into `istioin` (VNI 1000) and TPROXYed to 15008.
-let nodeIptablesGeneve = Lab("node-iptables", settings: LabSettings(redirect: .iptables)) {
+let nodeIptablesGeneve = Lab("node-iptables-geneve", settings: LabSettings(redirect: .iptables)) {
     Node("node-a")
     Node("node-b")
 

@@ -11,10 +11,12 @@ public struct Evidence: Sendable {
     public var ruleHits: [RuleHit] = []
     /// Frames the nodes' Geneve tunnels carried into ztunnel during the calls (node-level mode).
     public var tunnelHits: [TunnelHit] = []
+    /// What the nodes' eBPF programs did during the calls (eBPF mode).
+    public var programHits: [ProgramHit] = []
     /// The conntrack table after the calls where the caller's connections are tracked: its own netns
     /// (in-pod), or its node's (node level).
     public var conntrack: [ConntrackEntry] = []
-    /// The lab's redirection mode (`inpod`, `iptables`), which decides what the fast path looks like.
+    /// The lab's redirection mode (`inpod`, `iptables`, `ebpf`), which decides what the fast path looks like.
     public var redirect = "inpod"
     /// Packets captured on named links while the calls ran.
     public var captures: [LinkCapture] = []

@@ -14,7 +14,11 @@ extension Evidence {
     /// on conntrack's established path: in-pod, the redirect rule vs the NATed conntrack entry in the
     /// caller's netns; node level, the node's ipset mark rule vs its connmark (0x210) rule.
     public func fastPath(firstPackets: Int) -> Verdict {
-        redirect == "iptables" ? nodeFastPath(firstPackets: firstPackets) : inPodFastPath(firstPackets: firstPackets)
+        switch redirect {
+        case "iptables": nodeFastPath(firstPackets: firstPackets)
+        case "ebpf": ebpfFastPath(firstPackets: firstPackets)
+        default: inPodFastPath(firstPackets: firstPackets)
+        }
     }
 
     private func inPodFastPath(firstPackets: Int) -> Verdict {
@@ -50,6 +54,20 @@ extension Evidence {
             && ruled == firstPackets * connected && later > 0
         return Verdict(passed: passed, expected: expected, actual: actual,
                        evidence: (first + established).map { "\($0.netns): \($0.rule) [\($0.packets) packet(s)]" } + connections.map { "conntrack: \($0)" })
+    }
+
+    /// eBPF: `ztunnel_tproxy` hands the first packet of each connection to a listener and every later
+    /// one to the connection's established socket (its socket lookup is the fast path).
+    private func ebpfFastPath(firstPackets: Int) -> Verdict {
+        let node = events.first { $0.direction == "outbound" && $0.srcAddr?.hasPrefix(callerIP + ":") == true }?.node
+        let mine = programHits.filter { $0.node == node }
+        let listener = mine.first { $0.counter == "listener_assigned" }?.count ?? 0
+        let established = mine.first { $0.counter == "established_assigned" }?.count ?? 0
+        let connected = calls.filter { $0.source != nil }.count
+        let expected = "each connection: \(firstPackets) packet(s) to a listener, the rest to the established socket (ztunnel_tproxy)"
+        let actual = "\(connected) connection(s): on \(node ?? "no ztunnel"), \(listener) packet(s) assigned to a listener, \(established) to established sockets"
+        return Verdict(passed: connected > 0 && listener == firstPackets * connected && established > 0, expected: expected, actual: actual,
+                       evidence: programHits.map { "\($0.node): \($0.counter) +\($0.count)" })
     }
 
     /// The calls' tunnels: this many HBONE (mTLS + HTTP/2) connections carried this many CONNECT streams.

@@ -41,6 +41,9 @@ extension Evidence {
            let node = mark.node {
             hops.append(Hop(summary: "node \(node) mark 0x100", evidence: "\(mark.netns): \(mark.rule) [\(mark.packets) packet(s)]"))
         }
+        if let program = programHits.first(where: { $0.counter == "outbound_redirected" && $0.node == out?.node }) {
+            hops.append(Hop(summary: "app_outbound \(program.node)", evidence: "tc ingress program sent \(program.count) packet(s) to ztunnel's veth"))
+        }
         if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.outbound.nodeDevice && $0.node == out?.node }) {
             hops.append(Hop(summary: "istioout \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioout: \(tunnel.frames) frame(s)"))
         }
@@ -65,7 +68,9 @@ extension Evidence {
         // Node level, on the destination's node: a new connection is routed through istioin; packets of
         // one ztunnel already answered (a pooled HBONE connection) follow connmark 0x210 straight to it.
         if let event = first, event.node != out?.node {
-            if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.inbound.nodeDevice && $0.node == event.node }) {
+            if let program = programHits.first(where: { $0.counter == "inbound_redirected" && $0.node == event.node }) {
+                hops.append(Hop(summary: "app_inbound \(program.node)", evidence: "tc egress program sent \(program.count) packet(s) to ztunnel's veth"))
+            } else if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.inbound.nodeDevice && $0.node == event.node }) {
                 hops.append(Hop(summary: "istioin \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioin: \(tunnel.frames) frame(s)"))
             } else if let fast = ruleHits.first(where: { $0.node == event.node && $0.rule.contains(Self.connmarkReturnRule) }) {
                 hops.append(Hop(summary: "node \(event.node) connmark 0x210", evidence: "\(fast.netns): \(fast.rule) [\(fast.packets) packet(s)]"))

@@ -1,7 +1,4 @@
 import Dataplane
-import Foundation
-import Glibc
-import Netns
 
 /// Frames a node's Geneve tunnel carried into ztunnel during the calls (node-level iptables mode):
 /// `istioout` (VNI 1001) for traffic leaving enrolled pods, `istioin` (VNI 1000) for traffic to them.
@@ -12,32 +9,32 @@ public struct TunnelHit: Sendable {
     public var frames: Int
 }
 
-/// The userspace Geneve endpoint's counters, read from the node's redirector.
+/// How many times a node's eBPF programs did one thing during the calls (eBPF mode), e.g.
+/// `outbound_redirected` (app_outbound sent a pod's packet to ztunnel) or `established_assigned`.
+public struct ProgramHit: Sendable {
+    public var node: String
+    public var counter: String
+    public var count: Int
+}
+
+/// Node-level evidence from the node's redirector: its Geneve endpoint's or eBPF programs' counters.
 public enum TunnelCounters {
-    public static func read(lab: String, node: String) throws -> GeneveEndpoint.Counters {
-        let path = LabPaths.redirectorSocket(lab: lab, node: node)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw NetnsError.errno("socket for \(path)") }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        _ = withUnsafeMutableBytes(of: &address.sun_path) { strncpy($0.baseAddress!.assumingMemoryBound(to: CChar.self), path, $0.count - 1) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    public static func read(lab: String, node: String) throws -> RedirectorReport {
+        try RedirectorControl.request(lab: lab, node: node)
+    }
+
+    /// What moved between two readings of a node's redirector.
+    public static func moved(node: String, from before: RedirectorReport, to after: RedirectorReport) -> (tunnels: [TunnelHit], programs: [ProgramHit]) {
+        let tunnels = moved(node: node, from: before.geneve ?? .init(), to: after.geneve ?? .init())
+        let programs = (after.ebpf ?? [:]).sorted { $0.key < $1.key }.compactMap { counter, value -> ProgramHit? in
+            let delta = Int(value) - Int(before.ebpf?[counter] ?? 0)
+            return delta > 0 ? ProgramHit(node: node, counter: counter, count: delta) : nil
         }
-        guard connected == 0 else { throw NetnsError.errno("read the redirector's counters at \(path)") }
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = Glibc.read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return try JSONDecoder().decode(GeneveEndpoint.Counters.self, from: data)
+        return (tunnels, programs)
     }
 
     /// Frames the node's end encapsulated into each tunnel between two readings.
-    public static func moved(node: String, from before: GeneveEndpoint.Counters, to after: GeneveEndpoint.Counters) -> [TunnelHit] {
+    static func moved(node: String, from before: GeneveEndpoint.Counters, to after: GeneveEndpoint.Counters) -> [TunnelHit] {
         NodeRedirection.tunnels.compactMap { tunnel in
             let key = "node:\(tunnel.vni)"
             let frames = (after.encapsulated[key] ?? 0) - (before.encapsulated[key] ?? 0)

@@ -101,6 +101,17 @@ public final class RouteSocket {
         return result
     }
 
+    /// The hardware (MAC) address of a link in this netns.
+    public func macAddress(of name: String) throws -> [UInt8] {
+        var link: OpaquePointer?
+        try check("find link \(name)", rtnl_link_get_kernel(handle, 0, name, &link))
+        defer { rtnl_link_put(link) }
+        guard let address = rtnl_link_get_addr(link), nl_addr_get_len(address) == 6, let bytes = nl_addr_get_binary_addr(address) else {
+            throw NetnsError("link \(name) has no Ethernet address")
+        }
+        return Array(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: 6))
+    }
+
     /// The ifindex of a link in this netns (cached: MeshLab never renames links).
     public func index(of name: String) throws -> Int32 {
         if let known = linkIndexes[name] { return known }

@@ -1,9 +1,11 @@
 import Assertions
+import Dataplane
 import Foundation
 import XCTest
 
-/// Node-level iptables redirection (Istio 1.18, seed 001): the same traffic suite as in-pod, real
-/// Geneve between each node and its ztunnel, live enrollment, and nothing left behind.
+/// Node-level redirection, iptables + Geneve (Istio 1.18, seed 001) and eBPF (Istio 1.20, seed 000):
+/// the same traffic suite as in-pod, real Geneve between each node and its ztunnel, eBPF that fails
+/// closed, live enrollment, and nothing left behind.
 final class NodeRedirectionEndToEndTests: XCTestCase {
     override func setUpWithError() throws {
         try Harness.requireRoot()
@@ -40,25 +42,76 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         """
     }
 
-    func testTheSameTrafficSuitePassesInPodAndOnTheNode() throws {
-        for mode in ["inpod", "iptables"] {
+    func testTheSameTrafficSuitePassesInEveryRedirectionMode() throws {
+        let before = try Harness.rootNetworkSnapshot()
+        for mode in ["inpod", "iptables", "ebpf"] {
             let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
             XCTAssertTrue(run.stdout.contains("4 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
             XCTAssertEqual(try Harness.residue(of: "suite-\(mode)"), [])
         }
+        XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
+        let programs = Set(EBPFRedirection.loadedProgramNames())
+        XCTAssertTrue(programs.isDisjoint(with: ["app_outbound", "app_inbound", "ztunnel_host_in", "ztunnel_tproxy"]), "programs left loaded: \(programs)")
+    }
+
+    func testEBPFFailsClosedWithoutZTunnelAndEnrollsPodsLive() throws {
+        let lab = "ebpf-redirection"
+        try Harness.meshlab("up", lab)
+        defer { _ = try? Harness.meshlab("down", lab, expect: nil) }
+        let programs = EBPFRedirection.loadedProgramNames()
+        for name in ["app_outbound", "app_inbound", "ztunnel_host_in", "ztunnel_tproxy"] {
+            XCTAssertTrue(programs.contains(name), "\(name) loaded: \(programs)")
+        }
+
+        // With no ztunnel registered, a captured pod's traffic is dropped, not sent around ztunnel.
+        let before = try XCTUnwrap(RedirectorControl.request(lab: lab, node: "node-a").ebpf)
+        _ = try RedirectorControl.request(lab: lab, node: "node-a", RedirectorRequest(ztunnelRegistered: false))
+        let dropped = try Harness.calls(lab: lab, from: "mesh/sleep", "http://10.244.1.2:8000/", ["--timeout", "1"], expect: 1)
+        XCTAssertEqual(dropped.map(\.outcome), [.timeout])
+        let after = try XCTUnwrap(RedirectorControl.request(lab: lab, node: "node-a", RedirectorRequest(ztunnelRegistered: true)).ebpf)
+        XCTAssertGreaterThan(after["outbound_dropped"] ?? 0, before["outbound_dropped"] ?? 0)
+        XCTAssertEqual(try Harness.calls(lab: lab, from: "mesh/sleep", "http://10.244.1.2:8000/").map(\.outcome), [.ok], "registered again, it flows")
+
+        // A pod added to the running lab gets the programs on its veth and an app_info entry.
+        let more = try Harness.temporaryFile("ebpf-more.swift", """
+            import MeshLab
+
+            let lab = Lab("ebpf-redirection", settings: LabSettings(redirect: .ebpf)) {
+                Node("node-a")
+                Node("node-b")
+                Namespace("mesh", mode: .ambient) {
+                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
+                    Pod("near", serviceAccount: "echo", node: "node-a", app: .echo(ports: [8000]))
+                    Pod("far", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
+                    Pod("extra", serviceAccount: "extra", node: "node-b", app: .echo(ports: [7000]))
+                }
+                Namespace("legacy", mode: .none) {
+                    Pod("client", node: "node-a", app: .client)
+                    Pod("server", node: "node-b", app: .echo(ports: [8080]))
+                }
+            }
+            """)
+        try Harness.meshlab("apply", more)
+        let extra = try Harness.calls(lab: lab, from: "legacy/client", "http://10.244.1.4:7000/")
+        XCTAssertEqual(extra.first?.reply?.pod, "mesh/extra")
+        let log = try String(contentsOfFile: "/run/meshlab/\(lab)/logs/ztunnel-node-b.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"dst.workload\":\"extra\""), "the new pod's inbound traffic went through ztunnel")
+        try Harness.meshlab("apply", lab)
+        try Harness.meshlab("down", lab)
+        XCTAssertEqual(try Harness.residue(of: lab), [])
     }
 
     func testGeneveOnTheWireDecodesWithItsVNIAndEnrollmentFollowsApply() throws {
         let before = try Harness.rootNetworkSnapshot()
-        try Harness.meshlab("up", "node-iptables")
+        try Harness.meshlab("up", "node-iptables-geneve")
         var up = true
-        defer { if up { _ = try? Harness.meshlab("down", "node-iptables", expect: nil) } }
+        defer { if up { _ = try? Harness.meshlab("down", "node-iptables-geneve", expect: nil) } }
 
         // What crosses UDP 6081 between node-a and its ztunnel is Geneve, as tcpdump's own dissector reads it.
         let file = "/tmp/meshlab-geneve-\(getpid()).pcap"
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let capture = try PacketCapture.start(netns: "node-iptables-node-a", interface: "ztunnel0", file: file)
-        let calls = try Harness.calls(lab: "node-iptables", from: "foo/sleep", "http://10.244.1.2:8000/")
+        let capture = try PacketCapture.start(netns: "node-iptables-geneve-node-a", interface: "ztunnel0", file: file)
+        let calls = try Harness.calls(lab: "node-iptables-geneve", from: "foo/sleep", "http://10.244.1.2:8000/")
         XCTAssertEqual(calls.map(\.outcome), [.ok])
         let packets = try capture.stop()
         XCTAssertTrue(packets.contains { $0.ipProtocol == 17 && $0.destinationPort == 6081 }, "\(packets)")
@@ -70,7 +123,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         let lab = try Harness.temporaryFile("node-iptables-more.swift", """
             import MeshLab
 
-            let lab = Lab("node-iptables", settings: LabSettings(redirect: .iptables)) {
+            let lab = Lab("node-iptables-geneve", settings: LabSettings(redirect: .iptables)) {
                 Node("node-a")
                 Node("node-b")
                 Namespace("foo", mode: .ambient) {
@@ -87,24 +140,24 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
             }
             """)
         try Harness.meshlab("apply", lab)
-        let ipset = { try Harness.run("ip", ["netns", "exec", "node-iptables-node-b", "ipset", "list", "ztunnel-pods-ips"]).stdout }
-        let table = { try Harness.run("ip", ["netns", "exec", "node-iptables-node-b", "ip", "route", "show", "table", "100"]).stdout }
+        let ipset = { try Harness.run("ip", ["netns", "exec", "node-iptables-geneve-node-b", "ipset", "list", "ztunnel-pods-ips"]).stdout }
+        let table = { try Harness.run("ip", ["netns", "exec", "node-iptables-geneve-node-b", "ip", "route", "show", "table", "100"]).stdout }
         let (enrolled, routes) = (try ipset(), try table())
         XCTAssertTrue(enrolled.contains("10.244.1.4"), enrolled)
         XCTAssertTrue(routes.contains("10.244.1.4 via 192.168.126.2 dev istioin"), routes)
-        let extra = try Harness.calls(lab: "node-iptables", from: "legacy/client", "http://10.244.1.4:7000/")
+        let extra = try Harness.calls(lab: "node-iptables-geneve", from: "legacy/client", "http://10.244.1.4:7000/")
         XCTAssertEqual(extra.first?.reply?.pod, "foo/extra")
-        let log = try String(contentsOfFile: "/run/meshlab/node-iptables/logs/ztunnel-node-b.log", encoding: .utf8)
+        let log = try String(contentsOfFile: "/run/meshlab/node-iptables-geneve/logs/ztunnel-node-b.log", encoding: .utf8)
         XCTAssertTrue(log.contains("\"dst.workload\":\"extra\""), "the new pod's traffic went through ztunnel")
 
-        try Harness.meshlab("apply", "node-iptables")
+        try Harness.meshlab("apply", "node-iptables-geneve")
         let (released, left) = (try ipset(), try table())
         XCTAssertFalse(released.contains("10.244.1.4"), released)
         XCTAssertFalse(left.contains("10.244.1.4"), left)
 
-        try Harness.meshlab("down", "node-iptables")
+        try Harness.meshlab("down", "node-iptables-geneve")
         up = false
-        XCTAssertEqual(try Harness.residue(of: "node-iptables"), [])
+        XCTAssertEqual(try Harness.residue(of: "node-iptables-geneve"), [])
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
     }
 }

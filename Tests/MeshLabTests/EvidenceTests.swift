@@ -112,3 +112,12 @@ final class GeneveHeaderTests: XCTestCase {
         XCTAssertNil(GeneveEndpoint.parseHeader(ipPayload[...]), "only Ethernet frames are carried")
     }
 }
+
+/// What the redirector writes into the eBPF maps, byte for byte as the C structs read it.
+final class EBPFMapEncodingTests: XCTestCase {
+    func testEndpointsAreIfindexThenMacThenPaddingAndAddressesAreInNetworkOrder() throws {
+        XCTAssertEqual(EBPFRedirection.endpoint(ifindex: 7, mac: [2, 0, 0, 0, 0, 9]), [7, 0, 0, 0, 2, 0, 0, 0, 0, 9, 0, 0])
+        XCTAssertEqual(try EBPFRedirection.ipv4("10.244.1.2"), [10, 244, 1, 2])
+        XCTAssertThrowsError(try EBPFRedirection.ipv4("node-a"))
+    }
+}

@@ -72,6 +72,17 @@ final class PlanTests: XCTestCase {
         }, "in-pod labs run no redirector")
     }
 
+    func testEBPFModeRoutesAssignedPacketsInZTunnelAndRunsARedirectorPerNode() throws {
+        let plan = Plan(try Topology(Lab("e", settings: LabSettings(redirect: .ebpf)) {
+            Node("a")
+            Namespace("m", mode: .ambient) { Pod("c", node: "a", app: .client) }
+        }))
+        XCTAssertEqual(plan.redirection, [.ebpfZTunnel(netns: "e-ztunnel-a")], "pods are enrolled by the redirector, not by rules")
+        let redirector = try XCTUnwrap(plan.processes.first { $0.name == "redirector-a" })
+        XCTAssertEqual(redirector.netns, "e-a")
+        XCTAssertTrue(redirector.arguments.joined(separator: " ").contains("--redirect ebpf --ztunnel-netns e-ztunnel-a --ztunnel-ip 10.244.0.254 --ztunnel-veth ztunnel0"))
+    }
+
     func testSettingsWrittenBeforeRedirectionModesMeanInPod() throws {
         let json = #"{"trustDomain":"td","podCIDR":"10.244.0.0/16","nodePodPrefix":24,"serviceCIDR":"10.96.0.0/16","underlayCIDR":"172.30.0.0/24"}"#
         XCTAssertEqual(try JSONDecoder().decode(LabSettings.self, from: Data(json.utf8)).redirect, .inpod)

@@ -140,10 +140,6 @@ extension ValidationTests {
         assertOneError(base(Check("c6", from: "x/c", to: .pod("x/s", port: 80), count: 0, expect: [.ok])), "makes no calls")
     }
 
-    func testEBPFRedirectionIsRefusedUntilItExists() {
-        assertOneError(Lab("l", settings: LabSettings(redirect: .ebpf)) { Node("a") }, "redirect: .ebpf is not available")
-    }
-
     func testChangesAndWatchedLinksMustExist() {
         let base = { (check: Check) in Lab("l") { Node("a"); Namespace("x") { Pod("c"); Pod("s", app: .echo(ports: [80])) }; check } }
         let s = CallTarget.pod("x/s", port: 80)

@@ -23,6 +23,8 @@ public final class GeneveEndpoint: @unchecked Sendable {
         public var bytes: [String: Int] = [:]
         /// Datagrams on 6081 that were not Geneve for a known VNI.
         public var dropped = 0
+
+        public init() {}
     }
 
     private let ends: [End]

@@ -63,10 +63,13 @@ public enum Redirection: Codable, Hashable, Sendable {
     case nodeIptables(node: String, netns: String, ztunnelNetns: String, ztunnelIP: String, ztunnelVeth: String)
     /// Node iptables mode: an ambient pod enrolled on its node (ipset entry, route into `istioin`).
     case enroll(netns: String, pod: String, ip: String)
+    /// eBPF mode, inside ztunnel's netns: packets the programs assign to its sockets (mark 0x400) are
+    /// delivered locally. (The programs themselves are the redirector's, attached when it starts.)
+    case ebpfZTunnel(netns: String)
 
     public var netns: String {
         switch self {
-        case .inPod(let netns, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _): netns
+        case .inPod(let netns, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _), .ebpfZTunnel(let netns): netns
         }
     }
 }

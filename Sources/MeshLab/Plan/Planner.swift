@@ -79,7 +79,7 @@ extension Plan {
         case .inpod:
             redirection = ambient.map { .inPod(netns: $0.netns, pod: $0.id) }
         case .ebpf:
-            redirection = []  // validation refuses it for now
+            redirection = ztunnels.map { .ebpfZTunnel(netns: $0.netns) }
         case .iptables:
             redirection = ztunnels.map { ztunnel in
                 .nodeIptables(node: ztunnel.node, netns: topology.node(named: ztunnel.node)!.netns, ztunnelNetns: ztunnel.netns,
@@ -95,12 +95,13 @@ extension Plan {
         } + ztunnels.map {
             ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
                         arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])
-        } + (mode == .iptables ? ztunnels.map { ztunnel in
-            // The userspace Geneve endpoint between the node and ztunnel's netns.
+        } + (mode == .inpod ? [] : ztunnels.map { ztunnel in
+            // iptables: the userspace Geneve endpoint; ebpf: the programs' loader and map keeper.
             ProcessSpec(name: "redirector-\(ztunnel.node)", netns: topology.node(named: ztunnel.node)!.netns,
-                        arguments: ["redirector", "--lab", lab, "--node", ztunnel.node, "--ztunnel-netns", ztunnel.netns,
-                                    "--ztunnel-ip", ztunnel.ip.description, "--node-ip", topology.node(named: ztunnel.node)!.gateway.description])
-        } : [])
+                        arguments: ["redirector", "--lab", lab, "--node", ztunnel.node, "--redirect", mode.rawValue,
+                                    "--ztunnel-netns", ztunnel.netns, "--ztunnel-ip", ztunnel.ip.description, "--ztunnel-veth", ztunnel.hostVeth,
+                                    "--node-ip", topology.node(named: ztunnel.node)!.gateway.description])
+        })
         ztunnelNodes = ztunnels.map(\.node)
         links.removeAll { $0.ops.isEmpty }
         addressing.removeAll { $0.ops.isEmpty }

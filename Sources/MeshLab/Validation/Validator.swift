@@ -100,9 +100,6 @@ private struct Validator {
     }
 
     mutating func checkSettings() {
-        if lab.settings.redirect == .ebpf {
-            fail(lab.at, "redirect: .ebpf is not available in this MeshLab yet", hint: "use .inpod (the default) or .iptables")
-        }
         let settings = lab.settings
         let named: [(String, String)] = [
             ("podCIDR", settings.podCIDR), ("serviceCIDR", settings.serviceCIDR), ("underlayCIDR", settings.underlayCIDR),

@@ -43,11 +43,13 @@ struct CheckRunner {
         evidence.ruleHits = try zip(ends, countersBefore).flatMap { place, before in
             try RuleCounters.read(in: place.netns).moved(since: before).map { RuleHit(netns: place.netns, node: place.node, rule: $0.rule, packets: $0.packets) }
         }
-        evidence.tunnelHits = try zip(tunnelNodes, tunnelsBefore).flatMap { node, before in
-            TunnelCounters.moved(node: node, from: before, to: try TunnelCounters.read(lab: topology.lab, node: node))
+        for (node, before) in zip(tunnelNodes, tunnelsBefore) {
+            let moved = TunnelCounters.moved(node: node, from: before, to: try TunnelCounters.read(lab: topology.lab, node: node))
+            evidence.tunnelHits += moved.tunnels
+            evidence.programHits += moved.programs
         }
         evidence.redirect = topology.settings.redirect.rawValue
-        if check.expect.contains(where: \.needsConntrack) {
+        if check.expect.contains(where: \.needsConntrack) && topology.settings.redirect != .ebpf {
             evidence.conntrack = try Conntrack.dump(in: nodeLevel ? topology.node(named: caller.node)!.netns : caller.netns)
         }
         let verdicts = check.expect.map { judge($0, evidence, caller: check.from) }
@@ -120,7 +122,7 @@ struct CheckRunner {
         return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
     }
 
-    private var nodeLevel: Bool { topology.settings.redirect == .iptables }
+    private var nodeLevel: Bool { topology.settings.redirect != .inpod }
 
     /// Where the redirection rules live: in-pod, the caller and an ambient destination pod; node
     /// level, every node (which node a service call lands on is known only afterwards).

@@ -33,6 +33,31 @@ enum NodeLevelRedirection {
         }
     }
 
+    /// eBPF mode, in ztunnel's netns: what `ztunnel_tproxy` assigned to a socket (mark 0x400) is
+    /// delivered locally whatever its destination; reverse-path filtering would drop it.
+    static func deliverAssignedLocally(in netns: String) throws {
+        try DedicatedThread.run {
+            try NetworkNamespace.within(netns) {
+                for key in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter", "net.ipv4.conf.eth0.rp_filter"] {
+                    try SysctlWriter.write(key, "0")
+                }
+                let socket = try RouteSocket()
+                try socket.addRule(priority: NodeRedirection.ztunnelRuleMarks[0].priority, fwmark: NodeRedirection.tproxyMark,
+                                   mask: NodeRedirection.ztunnelMarkMask, table: NodeRedirection.ztunnelRoutingTable)
+                try socket.addRoute(nil, device: "lo", table: NodeRedirection.ztunnelRoutingTable, local: true)
+            }
+        }
+    }
+
+    /// eBPF mode: the node's redirector attaches the pod programs and fills `app_info`.
+    static func enrollWithRedirectors(_ pods: [Topology.PodInfo], lab: String) throws {
+        for (node, local) in Dictionary(grouping: pods.filter { $0.mode == .ambient }, by: \.node) {
+            _ = try RedirectorControl.request(lab: lab, node: node, RedirectorRequest(enroll: local.map {
+                Enrollment(ip: $0.ip.description, hostVeth: $0.hostVeth, netns: $0.netns)
+            }))
+        }
+    }
+
     /// Enrolls pods on their node: their addresses join the ipset, and traffic to them goes into `istioin`.
     static func enroll(_ ips: [String], onNode netns: String) throws {
         try NetworkNamespace.within(netns) {

@@ -1,3 +1,4 @@
+import Dataplane
 import Foundation
 import Glibc
 import MeshLab
@@ -45,6 +46,7 @@ struct Orchestrator {
             try PlanExecutor.redirect(plan)
             if !plan.processes.isEmpty { progress("starting \(plan.processes.count) processes") }
             state.processes = try startProcesses(plan.processes, directory: directory)
+            if spec.settings.redirect == .ebpf { try NodeLevelRedirection.enrollWithRedirectors(topology.pods, lab: spec.name) }
             if !plan.ztunnelNodes.isEmpty {
                 progress("issuing identities and pushing mesh config to \(plan.ztunnelNodes.count) ztunnels")
                 let controlPlane = ControlPlane(directory: directory)
@@ -96,6 +98,9 @@ struct Orchestrator {
             if running.settings.redirect == .iptables && pod.mode == .ambient {
                 try NodeLevelRedirection.release(pod.ip.description, onNode: nodeNetns)
             }
+            if running.settings.redirect == .ebpf && pod.mode == .ambient {
+                _ = try RedirectorControl.request(lab: spec.name, node: pod.node, RedirectorRequest(release: [pod.ip.description]))
+            }
             try DedicatedThread.run { try NetworkNamespace.within(nodeNetns) { try RouteSocket().deleteLink(pod.hostVeth) } }
             try NetworkNamespace.delete(pod.netns)
         }
@@ -111,6 +116,9 @@ struct Orchestrator {
             try PlanExecutor.assignAddresses(addition)
             try PlanExecutor.redirect(addition)
             state.processes += try startProcesses(addition.processes, directory: directory)
+            if updated.settings.redirect == .ebpf {
+                try NodeLevelRedirection.enrollWithRedirectors(updated.pods.filter { added.contains($0.id) }, lab: spec.name)
+            }
         }
 
         var version = state.configVersion ?? 0

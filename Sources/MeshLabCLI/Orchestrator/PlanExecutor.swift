@@ -36,6 +36,7 @@ enum PlanExecutor {
             case .inPod(let netns, _): inPod.append(netns)
             case .enroll(let netns, _, let ip): enrollments[netns, default: []].append(ip)
             case .nodeIptables: break
+            case .ebpfZTunnel(let netns): try NodeLevelRedirection.deliverAssignedLocally(in: netns)
             }
         }
         _ = try DedicatedThread.parallel(Array(enrollments)) { try NodeLevelRedirection.enroll($0.value, onNode: $0.key) }
