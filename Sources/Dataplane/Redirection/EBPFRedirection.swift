@@ -1,4 +1,4 @@
-import CBPF
+internal import CBPF
 import Foundation
 import Glibc
 import Netns

@@ -35,6 +35,15 @@ struct ClientApp: ParsableCommand {
     @Option(help: "A marker to send in every call (raw TCP payload, HTTP header x-meshlab-canary), to look for on the wire.")
     var canary: String?
 
+    @Option(help: "HTTP load instead of calls: keep-alive connections for this many seconds, printing one LoadSummary line.")
+    var duration: Double?
+
+    @Option(help: "HTTP load: requests per second in total (default: as fast as answers come).")
+    var rate: Double?
+
+    @Option(help: "HTTP load: keep-alive connections.")
+    var connections = 1
+
     @Flag(help: "Print one summary line instead of a line per call.")
     var summary = false
 
@@ -44,11 +53,20 @@ struct ClientApp: ParsableCommand {
     func run() throws {
         let client = try parse()
         raiseOpenFileLimit()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency > 1 ? 2 : 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency > 1 || connections > 1 ? 2 : 1)
         defer { try? group.syncShutdownGracefully() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         func line<T: Encodable>(_ value: T) { print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)) }
+        if let duration {
+            guard client.protocol == .http else { throw ValidationError("--duration works with http:// targets") }
+            let load = LoadGenerator(host: client.host, port: client.port, connections: connections, rate: rate,
+                                     duration: .milliseconds(Int64(duration * 1000)))
+            let summary = try load.run(group: group)
+            line(summary)
+            if summary.errors > 0 || summary.requests == 0 { throw ExitCode(1) }
+            return
+        }
         let results: [CallResult]
         if holdUntilInput {
             guard client.protocol == .tcp else { throw ValidationError("--hold-until-input works with tcp:// targets") }

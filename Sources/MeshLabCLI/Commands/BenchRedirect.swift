@@ -1,0 +1,98 @@
+import ArgumentParser
+import Dataplane
+import Foundation
+import MeshLab
+import Netns
+
+struct BenchRedirect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redirect",
+        abstract: "Seed 000's table: HTTP latency at a fixed rate and the maximum requests per second, same node and cross node, without a mesh and in each redirection mode.",
+        discussion: """
+            One lab per mode, the same pods: a client and an echo server on node-a, another echo server on node-b. \
+            Keep-alive HTTP/1.1 from MeshLab's client in the client pod (latency includes any waiting behind a slow answer). \
+            Ratios are against no mesh, measured in the same run. Seed 000 reports eBPF a bit faster than iptables, \
+            especially on the same node; the target is eBPF ≤ iptables on both paths.
+            """)
+
+    @Option(help: "Requests per second for the latency measurement.")
+    var rate = 1000.0
+
+    @Option(help: "Keep-alive connections for the latency measurement.")
+    var connections = 4
+
+    @Option(help: "Keep-alive connections for the maximum-rate measurement.")
+    var maxConnections = 16
+
+    @Option(help: "Seconds per measurement.")
+    var duration = 3.0
+
+    struct Row {
+        var mode: String
+        var path: String
+        var fixed: LoadSummary
+        var maximum: LoadSummary
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var rows: [Row] = []
+            for mode in [nil] + RedirectionMode.allCases.map(Optional.some) {
+                let name = mode?.rawValue ?? "no mesh"
+                let lab = Lab("bench-\(mode?.rawValue ?? "nomesh")", settings: LabSettings(redirect: mode ?? .inpod)) {
+                    Node("node-a")
+                    Node("node-b")
+                    Namespace("app", mode: mode == nil ? .none : .ambient) {
+                        Pod("client", node: "node-a", app: .client)
+                        Pod("near", node: "node-a", app: .echo(ports: [8000]))
+                        Pod("far", node: "node-b", app: .echo(ports: [8000]))
+                    }
+                }
+                let orchestrator = Orchestrator(progress: { _ in })
+                say("measuring \(name)")
+                let (topology, _) = try orchestrator.up(lab, source: "bench")
+                defer { try? orchestrator.down(lab.name) }
+                let client = topology.pod("app/client")!
+                for (path, server) in [("same node", "app/near"), ("cross node", "app/far")] {
+                    let target = "http://\(topology.pod(server)!.ip):8000/"
+                    _ = try load(client, target, ["--duration", "0.3", "--connections", String(connections)])  // warm-up
+                    let fixed = try load(client, target, ["--duration", String(duration), "--rate", String(rate), "--connections", String(connections)])
+                    let maximum = try load(client, target, ["--duration", String(duration), "--connections", String(maxConnections)])
+                    rows.append(Row(mode: name, path: path, fixed: fixed, maximum: maximum))
+                }
+            }
+            print(Self.report(rows, rate: rate))
+        }
+    }
+
+    private func load(_ client: Topology.PodInfo, _ target: String, _ options: [String]) throws -> LoadSummary {
+        let output = try NetnsCommand.run(Orchestrator.executable, ["client", target] + options, in: client.netns)
+        guard let line = output.output.split(separator: "\n").last,
+              let summary = try? JSONDecoder().decode(LoadSummary.self, from: Data(line.utf8)) else {
+            throw CLIError("the load generator failed against \(target): \(output.output.suffix(300))", hint: "run `meshlab client \(target) --duration 1` in the lab")
+        }
+        return summary
+    }
+
+    static func report(_ rows: [Row], rate: Double) -> String {
+        let baseline = { (path: String) in rows.first { $0.mode == "no mesh" && $0.path == path }! }
+        let cell = { (value: Double, base: Double, format: String) in String(format: "\(format) (%.2f×)", value, value / base) }
+        let table = Table(["MODE", "PATH", "P50 ms", "P90 ms", "P99 ms", "MAX REQ/s", "ERRORS"], rows.map { row in
+            let base = baseline(row.path)
+            return [row.mode, row.path, cell(row.fixed.p50, base.fixed.p50, "%.3f"), cell(row.fixed.p90, base.fixed.p90, "%.3f"),
+                    cell(row.fixed.p99, base.fixed.p99, "%.3f"), cell(row.maximum.requestsPerSecond, base.maximum.requestsPerSecond, "%.0f"),
+                    String(row.fixed.errors + row.maximum.errors)]
+        })
+        var verdicts: [String] = []
+        for path in ["same node", "cross node"] {
+            guard let ebpf = rows.first(where: { $0.mode == "ebpf" && $0.path == path }),
+                  let iptables = rows.first(where: { $0.mode == "iptables" && $0.path == path }) else { continue }
+            let met = ebpf.fixed.p99 <= iptables.fixed.p99 && ebpf.fixed.p50 <= iptables.fixed.p50
+            verdicts.append(String(format: "%@: eBPF p50 %.2f×, p99 %.2f× of iptables, max req/s %.2f× — %@", path,
+                                   ebpf.fixed.p50 / iptables.fixed.p50, ebpf.fixed.p99 / iptables.fixed.p99,
+                                   ebpf.maximum.requestsPerSecond / iptables.maximum.requestsPerSecond, met ? "met (eBPF ≤ iptables)" : "NOT met"))
+        }
+        return table.render() + String(format: "\nlatency at %.0f req/s; ratios against no mesh on the same path; ", rate)
+            + "keep-alive HTTP/1.1 from the client pod\n" + verdicts.joined(separator: "\n")
+    }
+}
