@@ -22,6 +22,8 @@ extension Evidence {
     }
 
     private func inPodFastPath(firstPackets: Int) -> Verdict {
+        let tproxied = ruleHits.filter { $0.rule.contains("TPROXY --on-port 15006") }
+        if !tproxied.isEmpty { return tproxyFastPath(firstPackets: firstPackets, tproxied: tproxied) }
         let connections = callerConnections
         let redirected = ruleHits.filter { $0.rule.hasPrefix("nat ") && $0.rule.contains("REDIRECT --to-ports 15001") }
         let ruled = redirected.reduce(0) { $0 + $1.packets }
@@ -35,6 +37,20 @@ extension Evidence {
             && ruled == firstPackets * connected && outgoing > ruled
         return Verdict(passed: passed, expected: expected, actual: actual,
                        evidence: redirected.map { "\($0.netns): \($0.rule) [\($0.packets) packet(s)]" } + connections.map { "conntrack: \($0)" })
+    }
+
+    /// The older in-pod form, inbound: the destination's TPROXY 15006 rule takes each connection's first
+    /// packet; the `--ctstate RELATED,ESTABLISHED` rule in front of it takes every later one.
+    private func tproxyFastPath(firstPackets: Int, tproxied: [RuleHit]) -> Verdict {
+        let established = ruleHits.filter { $0.rule.contains("--ctstate RELATED,ESTABLISHED -j ACCEPT") }
+        let ruled = tproxied.reduce(0) { $0 + $1.packets }, later = established.reduce(0) { $0 + $1.packets }
+        let connections = callerConnections
+        let connected = calls.filter { $0.source != nil }.count
+        let expected = "each connection: \(firstPackets) packet(s) through the TPROXY 15006 rule, the rest through the ctstate ESTABLISHED rule"
+        let actual = "\(connected) connection(s), \(connections.count) in the destination's conntrack: "
+            + "\(ruled) packet(s) through TPROXY 15006, \(later) through the ctstate rule"
+        return Verdict(passed: connected > 0 && ruled == firstPackets * connected && later > 0, expected: expected, actual: actual,
+                       evidence: (tproxied + established).map { "\($0.netns): \($0.rule) [\($0.packets) packet(s)]" } + connections.map { "conntrack: \($0)" })
     }
 
     /// Node level: the first packet of each connection is marked 0x100 by the ipset rule and routed

@@ -15,10 +15,12 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
     /// One lab file per mode, the same checks: ambient ↔ ambient same node and cross node, ambient →
     /// out of the mesh, out of the mesh → ambient.
     private func suite(_ mode: String) -> String {
-        """
+        // The older in-pod form's fast path is inbound: TPROXY takes the first packet, the ctstate rule the rest.
+        let inboundFastPath = mode == "inpodTproxy" ? ", .fastPath(firstPackets: 1)" : ""
+        return """
         import MeshLab
 
-        let lab = Lab("suite-\(mode)", settings: LabSettings(redirect: .\(mode))) {
+        let lab = Lab("suite-\(mode.lowercased())", settings: LabSettings(redirect: .\(mode))) {
             Node("node-a")
             Node("node-b")
             Namespace("mesh", mode: .ambient) {
@@ -37,17 +39,18 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
                   expect: [.ok, .reached("mesh/far"), .sourcePreserved(true), .mtls(client: "spiffe://cluster.local/ns/mesh/sa/sleep", server: echo),
                            .onlyHBONE(on: "underlay"), .fastPath(firstPackets: 1)])
             Check("out of the mesh", from: "mesh/sleep", to: .pod("legacy/server", port: 8000), expect: [.ok, .reached("legacy/server")])
-            Check("into the mesh", from: "legacy/client", to: .pod("mesh/far", port: 8000), expect: [.ok, .plaintext, .allowed(at: "ztunnel node-b")])
+            Check("into the mesh", from: "legacy/client", to: .pod("mesh/far", port: 8000), protocol: .tcp, payload: 50000,
+                  expect: [.ok, .plaintext, .sourcePreserved(true), .allowed(at: "ztunnel node-b")\(inboundFastPath)])
         }
         """
     }
 
     func testTheSameTrafficSuitePassesInEveryRedirectionMode() throws {
         let before = try Harness.rootNetworkSnapshot()
-        for mode in ["inpod", "iptables", "ebpf"] {
+        for mode in ["inpod", "inpodTproxy", "iptables", "ebpf"] {
             let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
             XCTAssertTrue(run.stdout.contains("4 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
-            XCTAssertEqual(try Harness.residue(of: "suite-\(mode)"), [])
+            XCTAssertEqual(try Harness.residue(of: "suite-\(mode.lowercased())"), [])
         }
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
         let programs = Set(EBPFRedirection.loadedProgramNames())

@@ -87,11 +87,17 @@ extension ZTunnel {
     /// 15006 inside `workload`'s netns: plaintext from outside the mesh, authorized without identity.
     func inboundPlaintext(_ downstream: Channel, at workload: Workload) {
         PodSockets.originalDestination(downstream).hop(to: eventLoop).whenComplete { result in
-            guard case .success(let (ip, port)) = result else {
-                downstream.close(promise: nil)
-                return
+            switch result {
+            case .success(let (ip, port)):
+                self.inboundPlaintext(downstream, at: workload, ip: ip, port: port)
+            case .failure:
+                // TPROXY (the older in-pod form) leaves no NAT record: the local address is the original destination.
+                guard let local = downstream.localAddress, let ip = local.ipAddress, let port = local.port else {
+                    downstream.close(promise: nil)
+                    return
+                }
+                self.inboundPlaintext(downstream, at: workload, ip: ip, port: port)
             }
-            self.inboundPlaintext(downstream, at: workload, ip: ip, port: port)
         }
     }
 

@@ -88,7 +88,8 @@ public final class ZTunnel: @unchecked Sendable {
     /// Opens 15001, 15006 and 15008 inside the workload's netns.
     private func capture(_ workload: Workload) -> EventLoopFuture<Void> {
         let sockets = pool.runIfActive(eventLoop: eventLoop) {
-            try [15001, 15006, 15008].map { try PodSockets.listen(netns: workload.netns, port: $0) }
+            // Transparent, so the older in-pod form's TPROXY rules may hand them connections too.
+            try [15001, 15006, 15008].map { try PodSockets.listen(netns: workload.netns, port: $0, transparent: true) }
         }
         return sockets.flatMap { fds in
             let outbound = self.serve(fds[0]) { channel in self.outbound(channel, from: workload) }

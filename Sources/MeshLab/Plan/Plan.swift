@@ -56,8 +56,9 @@ public enum NetOp: Codable, Hashable, Sendable {
 
 /// Redirection to set up, each in one netns.
 public enum Redirection: Codable, Hashable, Sendable {
-    /// In-pod mode: rules and policy routing inside an ambient pod's netns.
-    case inPod(netns: String, pod: String)
+    /// In-pod mode: rules and policy routing inside an ambient pod's netns; inbound by REDIRECT, or
+    /// by TPROXY behind a conntrack ESTABLISHED rule (the older form).
+    case inPod(netns: String, pod: String, tproxy: Bool)
     /// Node iptables mode, on a node: the Geneve tunnels to ztunnel's netns, the pod ipset, marks and
     /// policy routing; inside ztunnel's netns: the tunnel ends, TPROXY rules and local delivery.
     case nodeIptables(node: String, netns: String, ztunnelNetns: String, ztunnelIP: String, ztunnelVeth: String)
@@ -69,7 +70,7 @@ public enum Redirection: Codable, Hashable, Sendable {
 
     public var netns: String {
         switch self {
-        case .inPod(let netns, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _), .ebpfZTunnel(let netns): netns
+        case .inPod(let netns, _, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _), .ebpfZTunnel(let netns): netns
         }
     }
 }

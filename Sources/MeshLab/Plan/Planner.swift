@@ -76,8 +76,8 @@ extension Plan {
         let ambient = pods.filter { $0.mode == .ambient }
         let mode = topology.settings.redirect
         switch mode {
-        case .inpod:
-            redirection = ambient.map { .inPod(netns: $0.netns, pod: $0.id) }
+        case .inpod, .inpodTproxy:
+            redirection = ambient.map { .inPod(netns: $0.netns, pod: $0.id, tproxy: mode == .inpodTproxy) }
         case .ebpf:
             redirection = ztunnels.map { .ebpfZTunnel(netns: $0.netns) }
         case .iptables:
@@ -95,7 +95,7 @@ extension Plan {
         } + ztunnels.map {
             ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
                         arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])
-        } + (mode == .inpod ? [] : ztunnels.map { ztunnel in
+        } + (mode.isInPod ? [] : ztunnels.map { ztunnel in
             // iptables: the userspace Geneve endpoint; ebpf: the programs' loader and map keeper.
             ProcessSpec(name: "redirector-\(ztunnel.node)", netns: topology.node(named: ztunnel.node)!.netns,
                         arguments: ["redirector", "--lab", lab, "--node", ztunnel.node, "--redirect", mode.rawValue,

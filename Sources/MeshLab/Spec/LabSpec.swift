@@ -86,8 +86,14 @@ public struct LabSettings: Codable, Hashable, Sendable {
 
 /// The redirection modes Istio has shipped.
 public enum RedirectionMode: String, Codable, Hashable, Sendable, CaseIterable {
-    /// Rules inside each ambient pod's netns; ztunnel listens inside the pod (Istio ≥ 1.21).
+    /// Whether ztunnel listens inside each pod (the in-pod forms) rather than in its own netns.
+    public var isInPod: Bool { self == .inpod || self == .inpodTproxy }
+
+    /// Rules inside each ambient pod's netns; ztunnel listens inside the pod (REDIRECT form, Istio ≥ 1.24).
     case inpod
+    /// The older in-pod form (Istio 1.21–1.23): inbound TPROXY, with a conntrack ESTABLISHED rule
+    /// in front of it that serves every later packet.
+    case inpodTproxy = "inpod-tproxy"
     /// Node iptables + Geneve tunnels into ztunnel's netns, TPROXY there (Istio 1.18).
     case iptables
     /// eBPF programs on tc hooks of the pods' and ztunnel's veths (Istio 1.20).

@@ -50,7 +50,9 @@ struct CheckRunner {
         }
         evidence.redirect = topology.settings.redirect.rawValue
         if check.expect.contains(where: \.needsConntrack) && topology.settings.redirect != .ebpf {
-            evidence.conntrack = try Conntrack.dump(in: nodeLevel ? topology.node(named: caller.node)!.netns : caller.netns)
+            // In-pod: the caller's own table and, for inbound capture, the destination's.
+            let tables = nodeLevel ? [topology.node(named: caller.node)!.netns] : counterPlaces(check, caller: caller).map(\.netns)
+            evidence.conntrack = try tables.flatMap { try Conntrack.dump(in: $0) }
         }
         let verdicts = check.expect.map { judge($0, evidence, caller: check.from) }
         let result = CheckResult(name: check.name, at: check.at.description, passed: !calls.isEmpty && verdicts.allSatisfy(\.passed),
@@ -122,7 +124,7 @@ struct CheckRunner {
         return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
     }
 
-    private var nodeLevel: Bool { topology.settings.redirect != .inpod }
+    private var nodeLevel: Bool { !topology.settings.redirect.isInPod }
 
     /// Where the redirection rules live: in-pod, the caller and an ambient destination pod; node
     /// level, every node (which node a service call lands on is known only afterwards).

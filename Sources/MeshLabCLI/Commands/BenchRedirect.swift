@@ -37,7 +37,7 @@ struct BenchRedirect: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var rows: [Row] = []
-            for mode in [nil] + RedirectionMode.allCases.map(Optional.some) {
+            for mode in [nil, .inpod, .iptables, .ebpf] as [RedirectionMode?] {
                 let name = mode?.rawValue ?? "no mesh"
                 let lab = Lab("bench-\(mode?.rawValue ?? "nomesh")", settings: LabSettings(redirect: mode ?? .inpod)) {
                     Node("node-a")

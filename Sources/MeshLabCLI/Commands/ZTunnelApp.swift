@@ -24,7 +24,8 @@ struct ZTunnelApp: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
-        let mode: CaptureMode = redirect == "inpod" ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
+        let inPod = RedirectionMode(rawValue: redirect)?.isInPod ?? true
+        let mode: CaptureMode = inPod ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
         let ztunnel = ZTunnel(node: node, mode: mode, eventLoop: group.next(), pool: pool)
         let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
         _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)

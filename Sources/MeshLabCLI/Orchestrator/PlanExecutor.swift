@@ -30,19 +30,22 @@ enum PlanExecutor {
         let nodes = plan.redirection.filter { if case .nodeIptables = $0 { true } else { false } }
         _ = try DedicatedThread.parallel(nodes) { try NodeLevelRedirection.setUp($0) }
         var enrollments: [String: [String]] = [:]
-        var inPod: [String] = []
+        var inPod: [(netns: String, tproxy: Bool)] = []
         for step in plan.redirection {
             switch step {
-            case .inPod(let netns, _): inPod.append(netns)
+            case .inPod(let netns, _, let tproxy): inPod.append((netns, tproxy))
             case .enroll(let netns, _, let ip): enrollments[netns, default: []].append(ip)
             case .nodeIptables: break
             case .ebpfZTunnel(let netns): try NodeLevelRedirection.deliverAssignedLocally(in: netns)
             }
         }
         _ = try DedicatedThread.parallel(Array(enrollments)) { try NodeLevelRedirection.enroll($0.value, onNode: $0.key) }
-        _ = try DedicatedThread.parallel(inPod) { netns in
+        let tproxyForms = Set(inPod.filter(\.tproxy).map(\.netns))
+        _ = try DedicatedThread.parallel(inPod.map(\.netns)) { netns in
+            let tproxy = tproxyForms.contains(netns)
             try NetworkNamespace.within(netns) {
-                let restore = try NetnsCommand.runHere("iptables-restore", ["--noflush"], input: InPodRedirection.rules)
+                let rules = tproxy ? InPodRedirection.tproxyRules : InPodRedirection.rules
+                let restore = try NetnsCommand.runHere("iptables-restore", ["--noflush"], input: rules)
                 guard restore.status == 0 else {
                     throw NetnsError("iptables-restore in \(netns) failed: \(restore.output)")
                 }
