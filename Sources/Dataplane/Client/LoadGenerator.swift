@@ -61,6 +61,16 @@ public struct LoadSummary: Codable, Sendable {
     public var p90: Double
     public var p99: Double
 
+    /// Each figure's median over several runs (errors: the sum).
+    public static func median(_ runs: [LoadSummary]) -> LoadSummary {
+        func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        var summary = runs[runs.count / 2]
+        summary.errors = runs.reduce(0) { $0 + $1.errors }
+        summary.requestsPerSecond = middle(runs.map(\.requestsPerSecond))
+        (summary.p50, summary.p90, summary.p99) = (middle(runs.map(\.p50)), middle(runs.map(\.p90)), middle(runs.map(\.p99)))
+        return summary
+    }
+
     init(latencies: [Double], errors: Int, seconds: Double) {
         let sorted = latencies.sorted()
         let at = { (q: Double) in sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }

@@ -45,18 +45,21 @@ public final class EBPFRedirection: @unchecked Sendable {
         guard let prog = bpf_object__find_program_by_name(object, program) else { throw NetnsError("no eBPF program \(program)") }
         let ifindex = if_nametoindex(device)
         guard ifindex != 0 else { throw NetnsError("no device \(device) to attach \(program) to") }
-        var hook = bpf_tc_hook()
-        hook.sz = MemoryLayout<bpf_tc_hook>.size
-        hook.ifindex = Int32(ifindex)
-        hook.attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS
-        let created = bpf_tc_hook_create(&hook)
+        // libbpf's option structs must be zero beyond their fields, padding included: build them in zeroed memory.
+        let hook = Self.zeroed(bpf_tc_hook.self)
+        defer { free(hook) }
+        hook.pointee.sz = MemoryLayout<bpf_tc_hook>.stride
+        hook.pointee.ifindex = Int32(ifindex)
+        hook.pointee.attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS
+        let created = bpf_tc_hook_create(hook)
         guard created == 0 || created == -EEXIST else { throw NetnsError("create the clsact hook on \(device): \(String(cString: strerror(-created)))") }
-        var options = bpf_tc_opts()
-        options.sz = MemoryLayout<bpf_tc_opts>.size
-        options.prog_fd = bpf_program__fd(prog)
-        options.handle = 1
-        options.priority = 1
-        let attached = bpf_tc_attach(&hook, &options)
+        let options = Self.zeroed(bpf_tc_opts.self)
+        defer { free(options) }
+        options.pointee.sz = MemoryLayout<bpf_tc_opts>.stride
+        options.pointee.prog_fd = bpf_program__fd(prog)
+        options.pointee.handle = 1
+        options.pointee.priority = 1
+        let attached = bpf_tc_attach(hook, options)
         guard attached == 0 else { throw NetnsError("attach \(program) to \(device) \(ingress ? "ingress" : "egress"): \(String(cString: strerror(-attached)))") }
     }
 
@@ -96,6 +99,10 @@ public final class EBPFRedirection: @unchecked Sendable {
             if bpf_map_lookup_elem(fd, &key, &value) == 0 { result[name] = value }
         }
         return result
+    }
+
+    private static func zeroed<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {
+        calloc(1, MemoryLayout<T>.stride)!.bindMemory(to: T.self, capacity: 1)
     }
 
     /// Names of the eBPF programs loaded in the kernel now (anyone's), for residue checks.

@@ -27,6 +27,9 @@ struct BenchRedirect: ParsableCommand {
     @Option(help: "Seconds per measurement.")
     var duration = 3.0
 
+    @Option(help: "Measurements per mode and path, interleaved across modes; the median of each figure is reported.")
+    var runs = 3
+
     struct Row {
         var mode: String
         var path: String
@@ -36,9 +39,13 @@ struct BenchRedirect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var rows: [Row] = []
-            for mode in [nil, .inpod, .iptables, .ebpf] as [RedirectionMode?] {
-                let name = mode?.rawValue ?? "no mesh"
+            // Every mode's lab is up at once (distinct names), so the runs can be interleaved: a noisy
+            // moment on this machine then hits every mode, not just one.
+            let modes: [RedirectionMode?] = [nil, .inpod, .iptables, .ebpf]
+            var labs: [(name: String, lab: LabSpec, topology: Topology)] = []
+            let orchestrator = Orchestrator(progress: { _ in })
+            defer { for entry in labs { try? orchestrator.down(entry.lab.name) } }
+            for mode in modes {
                 let lab = Lab("bench-\(mode?.rawValue ?? "nomesh")", settings: LabSettings(redirect: mode ?? .inpod)) {
                     Node("node-a")
                     Node("node-b")
@@ -48,19 +55,27 @@ struct BenchRedirect: ParsableCommand {
                         Pod("far", node: "node-b", app: .echo(ports: [8000]))
                     }
                 }
-                let orchestrator = Orchestrator(progress: { _ in })
-                say("measuring \(name)")
-                let (topology, _) = try orchestrator.up(lab, source: "bench")
-                defer { try? orchestrator.down(lab.name) }
-                let client = topology.pod("app/client")!
-                for (path, server) in [("same node", "app/near"), ("cross node", "app/far")] {
-                    let target = "http://\(topology.pod(server)!.ip):8000/"
-                    _ = try load(client, target, ["--duration", "0.3", "--connections", String(connections)])  // warm-up
-                    let fixed = try load(client, target, ["--duration", String(duration), "--rate", String(rate), "--connections", String(connections)])
-                    let maximum = try load(client, target, ["--duration", String(duration), "--connections", String(maxConnections)])
-                    rows.append(Row(mode: name, path: path, fixed: fixed, maximum: maximum))
+                say("bringing up \(lab.name)")
+                labs.append((mode?.rawValue ?? "no mesh", lab, try orchestrator.up(lab, source: "bench").0))
+            }
+            var measured: [String: [(LoadSummary, LoadSummary)]] = [:]
+            for run in 1...runs {
+                say("run \(run) of \(runs)")
+                for (name, _, topology) in labs {
+                    let client = topology.pod("app/client")!
+                    for (path, server) in [("same node", "app/near"), ("cross node", "app/far")] {
+                        let target = "http://\(topology.pod(server)!.ip):8000/"
+                        _ = try load(client, target, ["--duration", "0.3", "--connections", String(connections)])  // warm-up
+                        let fixed = try load(client, target, ["--duration", String(duration), "--rate", String(rate), "--connections", String(connections)])
+                        let maximum = try load(client, target, ["--duration", String(duration), "--connections", String(maxConnections)])
+                        measured["\(name)|\(path)", default: []].append((fixed, maximum))
+                    }
                 }
             }
+            let rows = labs.flatMap { entry in ["same node", "cross node"].map { path in
+                let samples = measured["\(entry.name)|\(path)"]!
+                return Row(mode: entry.name, path: path, fixed: .median(samples.map(\.0)), maximum: .median(samples.map(\.1)))
+            } }
             print(Self.report(rows, rate: rate))
         }
     }
@@ -92,7 +107,7 @@ struct BenchRedirect: ParsableCommand {
                                    ebpf.fixed.p50 / iptables.fixed.p50, ebpf.fixed.p99 / iptables.fixed.p99,
                                    ebpf.maximum.requestsPerSecond / iptables.maximum.requestsPerSecond, met ? "met (eBPF ≤ iptables)" : "NOT met"))
         }
-        return table.render() + String(format: "\nlatency at %.0f req/s; ratios against no mesh on the same path; ", rate)
+        return table.render() + String(format: "\nlatency at %.0f req/s; medians of the runs; ratios against no mesh on the same path; ", rate)
             + "keep-alive HTTP/1.1 from the client pod\n" + verdicts.joined(separator: "\n")
     }
 }
