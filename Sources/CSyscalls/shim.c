@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <malloc.h>
 
 int meshlab_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
@@ -37,3 +38,7 @@ int meshlab_spawn_closefrom(void *file_actions, int lowest) {
 }
 
 int meshlab_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+int meshlab_malloc_limit_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
+
+int meshlab_malloc_release_free(void) { return malloc_trim(0); }

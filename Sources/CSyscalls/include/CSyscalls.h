@@ -15,5 +15,9 @@ int meshlab_tap_open(const char *name, int persist);
 int meshlab_spawn_closefrom(void *file_actions, int lowest);
 /// posix_spawn flag that makes the child a session leader (glibc extension).
 int meshlab_spawn_setsid_flag(void);
+/// glibc malloc: at most `arenas` arenas (mallopt M_ARENA_MAX).
+int meshlab_malloc_limit_arenas(int arenas);
+/// glibc malloc: give freed memory back to the kernel (malloc_trim).
+int meshlab_malloc_release_free(void);
 
 #endif

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataplane
+import Glibc
 import MeshLab
 import NIOCore
 import NIOPosix
@@ -21,6 +22,9 @@ struct ZTunnelApp: ParsableCommand {
 
     func run() throws {
         raiseOpenFileLimit()
+        // Memory: few malloc arenas for its handful of threads, and what a burst freed goes back to
+        // the kernel once things are quiet (glibc keeps freed memory otherwise).
+        ProcessMemory.limitArenas(2)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
@@ -29,6 +33,7 @@ struct ZTunnelApp: ParsableCommand {
         let ztunnel = ZTunnel(node: node, mode: mode, eventLoop: group.next(), pool: pool)
         let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
         _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
+        group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in ProcessMemory.releaseFree() }
         NetnsProcess.signalReady()
         print("ztunnel \(lab) \(node) ready: admin 15000, metrics 15020, readiness 15021")
         try admin[0].closeFuture.wait()
