@@ -5,6 +5,16 @@ import MeshLab
 struct TopologyGraph {
     let topology: Topology
 
+    /// How ambient pods reach their node's ztunnel, as the ztunnel's caption.
+    var redirection: String {
+        switch topology.settings.redirect {
+        case .inpod: "in-pod REDIRECT"
+        case .inpodTproxy: "in-pod TPROXY"
+        case .iptables: "node iptables, Geneve istioin 1000 / istioout 1001"
+        case .ebpf: "eBPF on tc"
+        }
+    }
+
     /// Graphviz DOT (`meshlab graph | dot -Tsvg`).
     func dot() -> String {
         var lines = ["digraph \"\(topology.lab)\" {", "  compound=true; rankdir=LR; node [shape=box, fontname=\"Helvetica\"];"]
@@ -13,7 +23,7 @@ struct TopologyGraph {
             lines.append("  subgraph \"cluster_\(node.name)\" {")
             lines.append("    label=\"\(node.name) \(node.underlayIP)\";")
             if let ztunnel = topology.ztunnels.first(where: { $0.node == node.name }) {
-                lines.append("    \"\(id(ztunnel: node.name))\" [label=\"ztunnel\\n\(ztunnel.ip)\", shape=hexagon];")
+                lines.append("    \"\(id(ztunnel: node.name))\" [label=\"ztunnel\\n\(ztunnel.ip)\\n\(redirection)\", shape=hexagon];")
             }
             for (namespace, pods) in podsByNamespace(on: node.name) {
                 lines.append("    subgraph \"cluster_\(node.name)_\(namespace.name)\" {")
@@ -41,7 +51,7 @@ struct TopologyGraph {
         for node in topology.nodes {
             lines.append("  subgraph \(slug(node.name))[\"\(node.name) \(node.underlayIP)\"]")
             if let ztunnel = topology.ztunnels.first(where: { $0.node == node.name }) {
-                lines.append("    \(slug(id(ztunnel: node.name))){{\"ztunnel \(ztunnel.ip)\"}}")
+                lines.append("    \(slug(id(ztunnel: node.name))){{\"ztunnel \(ztunnel.ip) · \(redirection)\"}}")
             }
             for (namespace, pods) in podsByNamespace(on: node.name) {
                 lines.append("    subgraph \(slug("\(node.name)-\(namespace.name)"))[\"\(namespace.name) (\(namespace.mode.rawValue))\"]")
