@@ -1,4 +1,4 @@
-internal import CNetfilter
+@_implementationOnly import CNetfilter
 import Glibc
 import Netns
 

@@ -1,4 +1,4 @@
-internal import CPcap
+@_implementationOnly import CPcap
 import Foundation
 import Glibc
 import Netns

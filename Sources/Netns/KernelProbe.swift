@@ -56,6 +56,11 @@ public struct KernelProbe: Sendable {
                 let check = try NetnsCommand.runHere("tc", ["qdisc", "add", "dev", "probe0", "clsact"])
                 guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
             })
+            findings.append(attempt("clang-bpf", "clang that targets BPF (compiles the eBPF redirection programs)") {
+                guard let clang = which("clang") else { throw NetnsError("clang not found (it ships with the Swift toolchain)") }
+                let targets = try NetnsCommand.runHere(clang, ["-print-targets"])
+                guard targets.output.contains("bpf") else { throw NetnsError("\(clang) has no BPF target") }
+            })
             findings.append(attempt("conntrack", "connection tracking readable over netlink (conntrack -L)") {
                 let check = try NetnsCommand.runHere("conntrack", ["-L"])
                 guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }

@@ -1,4 +1,4 @@
-internal import CBPF
+@_implementationOnly import CBPF
 import Foundation
 import Glibc
 import Netns

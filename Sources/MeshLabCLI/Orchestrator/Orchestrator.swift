@@ -193,7 +193,9 @@ struct Orchestrator {
     private func preflight(_ plan: Plan) throws {
         let probe = try KernelProbe.run()
         let nodeLevel = plan.redirection.contains { if case .nodeIptables = $0 { true } else { false } }
+        let ebpf = plan.redirection.contains { if case .ebpfZTunnel = $0 { true } else { false } }
         let required = ["root", "netns+veth"] + (plan.redirection.isEmpty ? [] : ["iptables", "iptables-restore"]) + (nodeLevel ? ["tap"] : [])
+            + (ebpf ? ["tc-clsact", "clang-bpf"] : [])
         let missing = probe.findings.filter { required.contains($0.feature) && !$0.available }
         guard missing.isEmpty else {
             throw CLIError(missing.map { "\($0.feature): \($0.detail)" }.joined(separator: "\n"),
