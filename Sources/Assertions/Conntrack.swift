@@ -1,4 +1,4 @@
-@_implementationOnly import CNetfilter
+import CNetfilter
 import Glibc
 import Netns
 

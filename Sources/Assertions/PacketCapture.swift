@@ -1,4 +1,4 @@
-@_implementationOnly import CPcap
+import CPcap
 import Foundation
 import Glibc
 import Netns

@@ -1,4 +1,4 @@
-@_implementationOnly import CBPF
+import CBPF
 import Foundation
 import Glibc
 import Netns
