@@ -107,8 +107,8 @@ final class ChecksEndToEndTests: XCTestCase {
                       expect: [.ok])
                 Check("fail: held across a denying push", from: "apps/sleep", to: b, protocol: .tcp,
                       during: .addPolicy(namespace: "apps", AuthorizationPolicy("deny-all", action: .deny) { Rule() }), expect: [.ok])
-                Check("pass: a ztunnel restart ends held connections", from: "apps/sleep", to: b, protocol: .tcp,
-                      during: .ztunnelRestart(node: "node-b"), expect: [.reset])
+                Check("pass: held connections outlive a ztunnel restart (drain)", from: "apps/sleep", to: b, protocol: .tcp, count: 2,
+                      during: .ztunnelRestart(node: "node-b"), expect: [.ok])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
                 Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
             }

@@ -261,3 +261,34 @@ extension ZTunnelEndToEndTests {
         XCTAssertEqual(held.first?.echoIntact, true)
     }
 }
+
+extension ZTunnelEndToEndTests {
+    /// A restart is a rollout: the new ztunnel serves new connections at once while the old one,
+    /// no longer accepting, lets an open connection finish and then exits.
+    func testRestartedZTunnelDrainsOpenConnectionsWhileItsSuccessorServesNewOnes() throws {
+        try Harness.meshlab("up")
+        defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
+        let pids = { try Harness.run("pgrep", ["-f", "meshlab ztunnel --lab ambient-basic --node node-b"]).stdout.split(separator: "\n").map(String.init) }
+        let old = try pids()
+        XCTAssertEqual(old.count, 1)
+        // A connection held open for 3 s across the restart.
+        let held = Thread {
+            _ = try? Harness.calls(from: "ambient/sleep-a", "tcp://10.244.1.3:9000", ["--hold", "3", "--payload", "1000"], expect: nil)
+        }
+        held.start()
+        usleep(500_000)
+        try Harness.meshlab("ztunnel-restart", "node-b")
+        let during = try pids()
+        XCTAssertEqual(during.count, 2, "the old ztunnel drains beside its successor: \(during)")
+        let fresh = try Harness.calls(from: "ambient/sleep-a", "http://10.244.1.3:8000/")
+        XCTAssertEqual(fresh.first?.reply?.pod, "ambient/echo-b")
+        let log = try String(contentsOfFile: "/run/meshlab/ambient-basic/logs/ztunnel-node-b.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"id\":\"node-b-2.1\""), "the successor logs generation-2 ids")
+        // Once the held connection has finished, the old one is gone.
+        var waited = 0
+        while try pids().count > 1 && waited < 100 { usleep(100_000); waited += 1 }
+        XCTAssertEqual(try pids().count, 1)
+        XCTAssertFalse(try pids().contains(old[0]))
+        held.cancel()
+    }
+}

@@ -3,6 +3,8 @@ import NIOHTTP2
 
 /// Keeps a pooled HBONE connection honest, as ztunnel does: a PING every 10 s, and the connection
 /// dropped once nothing has been read for 20 s (an `IdleStateHandler` at the front reports that).
+/// A GOAWAY from the peer (a draining ztunnel) retires the connection from the pool: its open
+/// streams go on, new tunnels get a new connection.
 final class HBONEKeepalive: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = HTTP2Frame
@@ -12,6 +14,14 @@ final class HBONEKeepalive: ChannelDuplexHandler {
     static let silence = TimeAmount.seconds(20)
 
     private var pinger: RepeatedTask?
+    private let goingAway: () -> Void
+
+    init(goingAway: @escaping () -> Void = {}) { self.goingAway = goingAway }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload { goingAway() }
+        context.fireChannelRead(data)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)

@@ -137,7 +137,7 @@ extension ZTunnel {
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
                     ) { $0.eventLoop.makeSucceededVoidFuture() }
-                    try channel.pipeline.syncOperations.addHandler(HBONEKeepalive())
+                    try channel.pipeline.syncOperations.addHandler(HBONEKeepalive(goingAway: released))
                     return multiplexer
                 }
             }

@@ -16,6 +16,9 @@ extension ZTunnel {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let tls = self.tls, let workload = destination(channel) else { throw HBONEError.notServed }
+                    let key = ObjectIdentifier(channel)
+                    self.hboneServerConnections[key] = channel
+                    channel.closeFuture.whenComplete { _ in self.hboneServerConnections[key] = nil }
                     let context = try tls.serverContext(for: self.identity(of: workload))
                     let trustDomain = tls.trustDomain
                     let verified = channel.eventLoop.makePromise(of: SpiffeID.self)

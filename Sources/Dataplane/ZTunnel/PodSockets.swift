@@ -19,6 +19,8 @@ public enum PodSockets {
             try NetworkNamespace.within(netns) {
                 let fd = try newSocket()
                 var on: Int32 = 1
+                // A restarted ztunnel listens beside its draining predecessor until that one lets go.
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, 4)
                 if transparent, setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, 4) != 0 {
                     close(fd)
                     throw NetnsError.errno("IP_TRANSPARENT on :\(port) in \(netns)")

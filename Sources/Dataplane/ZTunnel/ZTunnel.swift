@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHTTP2
 import NIOPosix
 
 /// How traffic reaches ztunnel, which decides where its sockets live.
@@ -31,18 +32,27 @@ public final class ZTunnel: @unchecked Sendable {
     /// Inbound connections, re-authorized on every policy change.
     var tracked: [String: TrackedConnection] = [:]
     private var counter = 0
+    /// Connection ids name the node, and after a restart the ztunnel's generation (`node-a-2.17`),
+    /// so a draining predecessor and its successor never log the same id.
+    private let generation: Int
     private var roundRobin: [String: Int] = [:]
+    /// Proxied connection pairs still open (inbound and outbound), which a drain waits for.
+    private var openConnections = 0
+    private var draining = false
+    /// Inbound HBONE connections, told to go away (GOAWAY) when this ztunnel drains.
+    var hboneServerConnections: [ObjectIdentifier: Channel] = [:]
 
-    public init(node: String, mode: CaptureMode = .inPod, eventLoop: EventLoop, pool: NIOThreadPool) {
+    public init(node: String, mode: CaptureMode = .inPod, generation: Int = 1, eventLoop: EventLoop, pool: NIOThreadPool) {
         self.node = node
         self.mode = mode
+        self.generation = generation
         self.eventLoop = eventLoop
         self.pool = pool
     }
 
     func nextID() -> String {
         counter += 1
-        return "\(node)-\(counter)"
+        return generation == 1 ? "\(node)-\(counter)" : "\(node)-\(generation).\(counter)"
     }
 
     // MARK: config
@@ -65,11 +75,32 @@ public final class ZTunnel: @unchecked Sendable {
                 self.captured[uid] = nil
             }
             self.reauthorize()
+            guard !self.draining else { return self.eventLoop.makeSucceededVoidFuture() }
             if case .node(let netns) = self.mode {
                 return self.listenOnNode(netns: netns, serving: local)
             }
             let added = local.filter { self.captured[$0.uid] == nil }
             return EventLoopFuture.andAllSucceed(added.map(self.capture), on: self.eventLoop)
+        }
+    }
+
+    /// Stops accepting (closes every listener) and completes once the open connections have ended,
+    /// or at `deadline`: what a ztunnel does when it is replaced, so connections outlive a rollout.
+    public func drain(within deadline: TimeAmount) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            self.draining = true
+            self.captured.values.flatMap { $0 }.forEach { $0.close(promise: nil) }
+            self.captured = [:]
+            let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
+            for connection in self.hboneServerConnections.values { connection.writeAndFlush(goAway, promise: nil) }
+            let done = self.eventLoop.makePromise(of: Void.self)
+            let end = NIODeadline.now() + deadline
+            self.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(50)) { task in
+                guard self.openConnections == 0 || NIODeadline.now() >= end else { return }
+                task.cancel()
+                done.succeed(())
+            }
+            return done.futureResult
         }
     }
 
@@ -175,9 +206,13 @@ public final class ZTunnel: @unchecked Sendable {
     /// Joins two channels (each with a `Holdback`) and reports the bytes each side read when both are closed.
     func glue(_ downstream: Channel, _ upstream: Channel, closed: @escaping (_ fromDownstream: Int, _ fromUpstream: Int) -> Void) {
         var fromDownstream = 0, fromUpstream = 0, closes = 0
+        openConnections += 1
         let finish = {
             closes += 1
-            if closes == 2 { closed(fromDownstream, fromUpstream) }
+            if closes == 2 {
+                self.openConnections -= 1
+                closed(fromDownstream, fromUpstream)
+            }
         }
         let (down, up) = GlueHandler.pair(onClose: { fromDownstream = $0; finish() }, { fromUpstream = $0; finish() })
         do {

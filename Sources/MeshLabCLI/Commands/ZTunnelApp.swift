@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataplane
+import Foundation
 import Glibc
 import MeshLab
 import NIOCore
@@ -20,6 +21,12 @@ struct ZTunnelApp: ParsableCommand {
     @Option(help: "How pods' traffic reaches it: inpod (listeners inside each pod), iptables or ebpf (transparent listeners in its own netns).")
     var redirect = "inpod"
 
+    @Option(help: "1 at `up`, +1 per restart: part of its connection ids.")
+    var generation = 1
+
+    @Option(help: "On SIGTERM, seconds to let open connections finish after it stops accepting.")
+    var drainSeconds = 5.0
+
     func run() throws {
         raiseOpenFileLimit()
         // Memory: few malloc arenas for its handful of threads, and what a burst freed goes back to
@@ -30,7 +37,14 @@ struct ZTunnelApp: ParsableCommand {
         pool.start()
         let inPod = RedirectionMode(rawValue: redirect)?.isInPod ?? true
         let mode: CaptureMode = inPod ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
-        let ztunnel = ZTunnel(node: node, mode: mode, eventLoop: group.next(), pool: pool)
+        let ztunnel = ZTunnel(node: node, mode: mode, generation: generation, eventLoop: group.next(), pool: pool)
+        // Replaced (SIGTERM): stop accepting, let open connections finish, then exit.
+        signal(SIGTERM, SIG_IGN)
+        let termination = DispatchSource.makeSignalSource(signal: SIGTERM)
+        termination.setEventHandler {
+            ztunnel.drain(within: .milliseconds(Int64(drainSeconds * 1000))).whenComplete { _ in Glibc.exit(0) }
+        }
+        termination.resume()
         let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
         _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
         group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in ProcessMemory.releaseFree() }

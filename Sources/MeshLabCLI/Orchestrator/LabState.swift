@@ -21,6 +21,8 @@ struct LabState: Codable {
     var processes: [ProcessRecord] = []
     /// The mesh config version last pushed to the ztunnels (1 at `up`, +1 per `apply`).
     var configVersion: Int?
+    /// Per node, the generation of its running ztunnel (absent: 1, the one `up` started).
+    var ztunnelGenerations: [String: Int]?
     /// Where the lab came from: a built-in name or a lab file path.
     var source: String
 

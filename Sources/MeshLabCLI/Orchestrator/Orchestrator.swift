@@ -137,23 +137,30 @@ struct Orchestrator {
         return (version, added.sorted(), removed.map(\.id))
     }
 
-    /// Stops a node's ztunnel (if still running) and starts a fresh one with the current config,
-    /// as a DaemonSet rollout would. While it is gone, captured traffic fails: nothing bypasses it.
+    /// Replaces a node's ztunnel, as a DaemonSet rollout does: the new one starts and takes the
+    /// current config (its listeners open beside the old ones), then the old one is told to stop
+    /// (SIGTERM): it stops accepting and lets its open connections finish. A ztunnel that had died
+    /// is simply started again; while none runs, captured traffic fails: nothing bypasses it.
     func restartZTunnel(lab: String, node: String) throws {
         let directory = StateDirectory(lab: lab)
         guard directory.exists else { throw CLIError("lab '\(lab)' is not up", hint: "`meshlab status` lists the labs that are up") }
         var state = try directory.state()
         let plan = try directory.read(Plan.self, from: "plan.json")
-        guard let spec = plan.processes.first(where: { $0.name == "ztunnel-\(node)" }) else {
+        guard var spec = plan.processes.first(where: { $0.name == "ztunnel-\(node)" }) else {
             throw CLIError("lab '\(lab)' has no ztunnel on node '\(node)'", hint: "ztunnels run on: \(plan.ztunnelNodes.joined(separator: ", "))")
         }
-        NetnsProcess.terminate(state.processes.filter { $0.name == spec.name }.map(\.pid))
+        let generation = (state.ztunnelGenerations?[node] ?? 1) + 1
+        spec.arguments += ["--generation", String(generation)]
+        let old = state.processes.filter { $0.name == spec.name }.map(\.pid)
+        let started = try startProcesses([spec], directory: directory)
         state.processes.removeAll { $0.name == spec.name }
-        state.processes += try startProcesses([spec], directory: directory)
+        state.processes += started
+        state.ztunnelGenerations = (state.ztunnelGenerations ?? [:]).merging([node: generation]) { $1 }
         try directory.save(state)
         let controlPlane = ControlPlane(directory: directory)
         try controlPlane.push(MeshConfigCompiler.compile(try directory.topology(), version: state.configVersion ?? 1), to: [node],
                               authority: try controlPlane.authority())
+        for pid in old { kill(pid, SIGTERM) }  // it drains and exits on its own; `down` finds it by its netns
     }
 
     /// Removes a lab completely: processes, netns (and with them every link), state.
