@@ -12,6 +12,8 @@ public final class GeneveEndpoint: @unchecked Sendable {
         var udp: Int32
         var peer: sockaddr_in
         var taps: [UInt32: Int32]
+        /// Counter keys (`node:1001`) per VNI, made once rather than per packet.
+        var keys: [UInt32: String]
     }
 
     /// Frames and bytes per end and VNI (`node:1001`, `ztunnel:1000`), for path evidence.
@@ -42,7 +44,8 @@ public final class GeneveEndpoint: @unchecked Sendable {
                 try NetworkNamespace.within(spec.netns) {
                     var taps: [UInt32: Int32] = [:]
                     for (vni, device) in spec.taps { taps[vni] = try TapDevice.open(device) }
-                    return End(name: spec.name, udp: try Self.udpSocket(on: spec.local), peer: try Self.address(spec.peer, port: 6081), taps: taps)
+                    return End(name: spec.name, udp: try Self.udpSocket(on: spec.local), peer: try Self.address(spec.peer, port: 6081), taps: taps,
+                               keys: taps.keys.reduce(into: [:]) { $0[$1] = "\(spec.name):\($1)" })
                 }
             }
         }
@@ -89,7 +92,7 @@ public final class GeneveEndpoint: @unchecked Sendable {
                 }
             }
         }
-        record(encapsulated: true, "\(end.name):\(vni)", bytes: count)
+        record(encapsulated: true, end.keys[vni]!, bytes: count)
     }
 
     /// A Geneve datagram becomes a frame on the TAP device of its VNI.
@@ -101,7 +104,7 @@ public final class GeneveEndpoint: @unchecked Sendable {
             return
         }
         _ = buffer.withUnsafeBytes { write(tap, $0.baseAddress! + offset, count - offset) }
-        record(encapsulated: false, "\(end.name):\(vni)", bytes: count - offset)
+        record(encapsulated: false, end.keys[vni]!, bytes: count - offset)
     }
 
     private func record(encapsulated: Bool, _ key: String, bytes: Int) {
@@ -125,13 +128,13 @@ public final class GeneveEndpoint: @unchecked Sendable {
 
     /// The VNI and where the inner frame starts, or nil for anything but version-0 Geneve carrying Ethernet.
     static func parseHeader(_ datagram: ArraySlice<UInt8>) -> (vni: UInt32, payload: Int)? {
-        let bytes = Array(datagram)
-        guard bytes.count >= headerLength, bytes[0] >> 6 == 0,
-              UInt16(bytes[2]) << 8 | UInt16(bytes[3]) == ethernetProtocol else { return nil }
-        let options = Int(bytes[0] & 0x3f) * 4
-        let vni = UInt32(bytes[4]) << 16 | UInt32(bytes[5]) << 8 | UInt32(bytes[6])
+        let at = { (offset: Int) in datagram[datagram.startIndex + offset] }  // no copy: this runs per packet
+        guard datagram.count >= headerLength, at(0) >> 6 == 0,
+              UInt16(at(2)) << 8 | UInt16(at(3)) == ethernetProtocol else { return nil }
+        let options = Int(at(0) & 0x3f) * 4
+        let vni = UInt32(at(4)) << 16 | UInt32(at(5)) << 8 | UInt32(at(6))
         let payload = headerLength + options
-        return payload < bytes.count ? (vni, payload) : nil
+        return payload < datagram.count ? (vni, payload) : nil
     }
 
     private static func udpSocket(on local: String) throws -> Int32 {

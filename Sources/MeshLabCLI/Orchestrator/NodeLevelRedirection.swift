@@ -7,10 +7,10 @@ import Netns
 /// devices at both ends (TAP devices the redirector's userspace Geneve endpoint serves), the pod
 /// ipset, the marking rules and policy routing; per ambient pod, its enrollment.
 enum NodeLevelRedirection {
-    static func setUp(_ step: Redirection) throws {
+    static func setUp(_ step: Redirection, marker: String) throws {
         guard case .nodeIptables(_, let netns, let ztunnelNetns, let ztunnelIP, let ztunnelVeth) = step else { return }
         try NetworkNamespace.within(ztunnelNetns) {
-            try tunnelEnds(NodeRedirection.tunnels.map { ($0.ztunnelDevice, $0.ztunnelAddress) })
+            try tunnelEnds(NodeRedirection.tunnels.map { ($0.ztunnelDevice, $0.ztunnelAddress) }, marker: marker)
             try restore(NodeRedirection.ztunnelRules(ztunnelIP: ztunnelIP), in: ztunnelNetns)
             let socket = try RouteSocket()
             for (priority, mark) in NodeRedirection.ztunnelRuleMarks {
@@ -19,7 +19,7 @@ enum NodeLevelRedirection {
             try socket.addRoute(nil, device: "lo", table: NodeRedirection.ztunnelRoutingTable, local: true)
         }
         try NetworkNamespace.within(netns) {
-            try tunnelEnds(NodeRedirection.tunnels.map { ($0.nodeDevice, $0.nodeAddress) })
+            try tunnelEnds(NodeRedirection.tunnels.map { ($0.nodeDevice, $0.nodeAddress) }, marker: marker)
             let ipset = try NetnsCommand.runHere("ipset", ["create", NodeRedirection.podSet, "hash:ip"])
             guard ipset.status == 0 else { throw NetnsError("ipset create in \(netns) failed: \(ipset.output)") }
             try restore(NodeRedirection.nodeRules(ztunnelIP: ztunnelIP, ztunnelVeth: ztunnelVeth), in: netns)
@@ -85,13 +85,13 @@ enum NodeLevelRedirection {
 
     /// Persistent TAP devices (the userspace Geneve endpoint attaches to them), up, addressed, with
     /// room for the encapsulation; reverse-path filtering off and local sources accepted, as the tunnels need.
-    private static func tunnelEnds(_ ends: [(device: String, address: String)]) throws {
+    private static func tunnelEnds(_ ends: [(device: String, address: String)], marker: String) throws {
         for key in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"] { try SysctlWriter.write(key, "0") }
         try SysctlWriter.write("net.ipv4.conf.all.accept_local", "1")
         let socket = try RouteSocket()
         for (device, address) in ends {
             close(try TapDevice.open(device))
-            try socket.setLink(device, up: true, mtu: NodeRedirection.tunnelMTU)
+            try socket.setLink(device, up: true, mtu: NodeRedirection.tunnelMTU, alias: "\(marker):\(device)")
             try socket.addAddress("\(address)/\(NodeRedirection.tunnelPrefix)", device: device)
         }
     }

@@ -28,7 +28,8 @@ enum PlanExecutor {
     /// in-pod rules, or its enrollment on the node), in parallel per netns.
     static func redirect(_ plan: Plan) throws {
         let nodes = plan.redirection.filter { if case .nodeIptables = $0 { true } else { false } }
-        _ = try DedicatedThread.parallel(nodes) { try NodeLevelRedirection.setUp($0) }
+        let marker = plan.marker
+        _ = try DedicatedThread.parallel(nodes) { try NodeLevelRedirection.setUp($0, marker: marker) }
         var enrollments: [String: [String]] = [:]
         var inPod: [(netns: String, tproxy: Bool)] = []
         for step in plan.redirection {
