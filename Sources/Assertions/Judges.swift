@@ -72,17 +72,29 @@ extension Evidence {
 
     /// The authorization decisions for these calls, at the hop that made them (`ztunnel <node>`).
     public func policyDecision(allowed: Bool, policy: String?, reason: String?, at hop: String? = nil) -> Verdict {
-        let decisions = inbound.filter { $0.event == .policy }
+        let decisions = inbound.filter { $0.event == .policy && (hop == nil || $0.hop == hop) }
         let expected = (allowed ? "allowed" : "denied") + (policy.map { " by \($0)" } ?? "") + (reason.map { " (\($0))" } ?? "")
             + (hop.map { " at \($0)" } ?? "")
         let matching = decisions.filter { decision in
             decision.allowed == allowed && (policy == nil || decision.policy == policy)
-                && (reason == nil || (decision.reason?.contains(reason!) ?? false)) && (hop == nil || hop == "ztunnel \(decision.node)")
+                && (reason == nil || (decision.reason?.contains(reason!) ?? false))
         }
-        let actual = decisions.isEmpty ? "no decision logged for these calls"
-            : Set(decisions.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-"): \($0.reason ?? "")\(hop == nil ? "" : " at ztunnel \($0.node)")" })
+        let elsewhere = inbound.filter { $0.event == .policy && !decisions.contains($0) }
+        let actual = decisions.isEmpty
+            ? (hop == nil || elsewhere.isEmpty ? "no decision logged for these calls"
+                : "no decision at \(hop!); " + Set(elsewhere.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-") at \($0.hop)" }).sorted().joined(separator: "; "))
+            : Set(decisions.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-"): \($0.reason ?? "")\(hop == nil ? "" : " at \($0.hop)")" })
                 .sorted().joined(separator: "; ")
         return Verdict(passed: !decisions.isEmpty && matching.count == decisions.count, expected: expected, actual: actual,
                        evidence: decisions.map(describe))
+    }
+
+    /// Every answered call reached its server carrying this request header (e.g. a waypoint's `x-request-id`).
+    public func requestHeader(_ name: String) -> Verdict {
+        let answered = calls.compactMap(\.reply)
+        let missing = answered.filter { reply in !(reply.headers ?? [:]).keys.contains { $0.lowercased() == name.lowercased() } }
+        return Verdict(passed: !answered.isEmpty && missing.isEmpty, expected: "every request reaches its server with \(name)",
+                       actual: answered.isEmpty ? "no call was answered" : missing.isEmpty ? "all carried it" : "\(missing.count) of \(answered.count) without it",
+                       evidence: answered.map { "\($0.pod) saw \(name): \(($0.headers ?? [:]).first { $0.key.lowercased() == name.lowercased() }?.value ?? "(none)")" })
     }
 }

@@ -63,8 +63,17 @@ extension Evidence {
         }
         // The first call's inbound decision: the one whose CONNECT carried the outbound event's span
         // id (traceparent), or for plaintext the first from the caller.
-        let decisions = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
-        let first = out.flatMap { out in decisions.first { $0.traceParent == ConnectionEvent.spanID(for: out.id) } } ?? decisions.first
+        let all = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
+        // A waypoint on the way: its L7 decision, then HBONE again to the destination's ztunnel.
+        let waypoint = all.first(where: \.isWaypoint)
+        if let waypoint {
+            hops.append(Hop(summary: waypoint.hop, evidence: "[\(waypoint.id)] \(waypoint.method ?? "") \(waypoint.path ?? "") from \(waypoint.srcIdentity ?? "?"): "
+                + "\(waypoint.allowed == true ? "allowed" : "DENIED")\(waypoint.policy.map { " by \($0)" } ?? "")\(waypoint.reason.map { " — \($0)" } ?? "")"))
+            if waypoint.allowed == true { hops.append(Hop(summary: "HBONE", evidence: "from the waypoint to \(waypoint.dstWorkload ?? "?")")) }
+        }
+        let decisions = all.filter { !$0.isWaypoint }
+        let parent = waypoint?.id ?? out?.id
+        let first = parent.flatMap { parent in decisions.first { $0.traceParent == ConnectionEvent.spanID(for: parent) } } ?? decisions.first
         // Node level, on the destination's node: a new connection is routed through istioin; packets of
         // one ztunnel already answered (a pooled HBONE connection) follow connmark 0x210 straight to it.
         if let event = first, event.node != out?.node {

@@ -21,6 +21,11 @@ public struct Verdict: Codable, Hashable, Sendable, CustomStringConvertible {
                 actual: verdicts.filter { !$0.passed }.map(\.actual).joined(separator: "; "), evidence: verdicts.flatMap(\.evidence))
     }
 
+    /// `verdict` must not hold.
+    public static func not(_ verdict: Verdict) -> Verdict {
+        Verdict(passed: !verdict.passed, expected: "not: \(verdict.expected)", actual: verdict.actual, evidence: verdict.evidence)
+    }
+
     /// One of `verdicts` must hold.
     public static func any(_ verdicts: [Verdict]) -> Verdict {
         Verdict(passed: verdicts.contains(where: \.passed), expected: verdicts.map(\.expected).joined(separator: " or "),

@@ -12,3 +12,10 @@ extension LabPaths {
     /// The unix socket a node's redirector answers counter requests on.
     public static func redirectorSocket(lab: String, node: String) -> String { "\(root)/\(lab)/redirector-\(node).sock" }
 }
+
+extension LabPaths {
+    /// The unix socket a waypoint (`namespace/name`) takes config pushes on.
+    public static func waypointConfigSocket(lab: String, pod: String) -> String {
+        "\(root)/\(lab)/waypoint-\(pod.replacingOccurrences(of: "/", with: "-")).sock"
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Labs
+import MeshLab
 import MeshLabCLI
 #if canImport(FoundationXML)
 import FoundationXML
@@ -109,6 +110,8 @@ final class ChecksEndToEndTests: XCTestCase {
                       during: .addPolicy(namespace: "apps", AuthorizationPolicy("deny-all", action: .deny) { Rule() }), expect: [.ok])
                 Check("pass: held connections outlive a ztunnel restart (drain)", from: "apps/sleep", to: b, protocol: .tcp, count: 2,
                       during: .ztunnelRestart(node: "node-b"), expect: [.ok])
+                Check("pass: not", from: "apps/sleep", to: b, expect: [.not(.requestHeader("x-request-id"))])
+                Check("fail: request header", from: "apps/sleep", to: b, expect: [.requestHeader("x-request-id")])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
                 Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
             }
@@ -119,7 +122,7 @@ final class ChecksEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: bundles) }
         let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path, "--bundle-dir", bundles], expect: 1)
         let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
-        XCTAssertEqual(report.checks.count, 35)
+        XCTAssertEqual(report.checks.count, 37)
         for check in report.checks {
             XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
         }
@@ -139,6 +142,7 @@ final class ChecksEndToEndTests: XCTestCase {
                       "\(String(describing: failure("fail: fast path")))")
         XCTAssertTrue(failure("fail: fast path")?.actual.contains(", 0 through the redirect rule") == true)
         XCTAssertTrue(failure("fail: policy hop")?.actual.hasSuffix(" at ztunnel node-b") == true, "\(String(describing: failure("fail: policy hop")))")
+        XCTAssertEqual(failure("fail: request header")?.actual, "1 of 1 without it")
         XCTAssertEqual(failure("fail: hbone reuse")?.actual, "3 stream(s) over 1 HBONE connection(s)")
         XCTAssertTrue(failure("fail: only hbone")?.actual.contains("non-HBONE packet(s) besides 0 HBONE: tcp 10.244.0.") == true,
                       "\(String(describing: failure("fail: only hbone")))")
@@ -149,11 +153,35 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(written.filter { $0.hasSuffix(".tar.gz") }.count, 1, "a failing run writes one evidence bundle")
 
         let document = try XMLDocument(contentsOf: junit)
-        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 35)
-        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 17)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 37)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 18)
         XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
                        "expected every call answered by apps/echo-a, got apps/echo-b")
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
+    }
+}
+
+/// A waypoint's L7 policies are live config: `apply` changes what it lets through, for the next request.
+final class WaypointEndToEndTests: XCTestCase {
+    func testAppliedL7PolicyTakesEffectForTheNextRequest() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-l7")
+        defer { _ = try? Harness.meshlab("down", "waypoint-l7", expect: nil) }
+        let get = { try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://10.96.0.1:8000/") }
+        XCTAssertEqual(try get().first?.status, 200)
+        // The same lab plus an ALLOW for HEAD alone, applied as a LabSpec document.
+        var spec = try XCTUnwrap(LabCatalog.lab(named: "waypoint-l7"))
+        let shop = try XCTUnwrap(spec.namespaces.firstIndex { $0.name == "shop" })
+        spec.namespaces[shop].policies.append(AuthorizationPolicy("only-head", action: .allow, waypoint: "waypoint") { Rule(to: [.methods(["HEAD"])]) })
+        let lab = try Harness.temporaryFile("waypoint-l7-only-head.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self))
+        try Harness.meshlab("apply", lab)
+        XCTAssertEqual(try get().first?.status, 403, "an ALLOW policy for HEAD alone now leaves GET unmatched")
+        let log = try String(contentsOfFile: "/run/meshlab/waypoint-l7/logs/waypoint-shop-waypoint.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("allow policies exist, but none allowed"), "the waypoint says why")
+        try Harness.meshlab("apply", "waypoint-l7")
+        XCTAssertEqual(try get().first?.status, 200)
+        try Harness.meshlab("down", "waypoint-l7")
+        XCTAssertEqual(try Harness.residue(of: "waypoint-l7"), [])
     }
 }
 

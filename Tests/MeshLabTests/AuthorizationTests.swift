@@ -123,4 +123,23 @@ final class AuthorizationTests: XCTestCase {
         let selected = policy("selected", .deny, scope: .workloadSelector, principals(["*"]))
         XCTAssertFalse(authorize(facts(sleep), policies: [selected]).allowed)
     }
+
+    /// At a waypoint, methods and paths join the match; at L4 (no request) a positive L7 field never matches.
+    func testL7MethodsAndPathsMatchAtAWaypointOnly() {
+        var match = Authorization.Match()
+        match.methods = ["DELETE"]
+        match.paths = ["/admin*"]
+        let deny = policy("no-admin-delete", .deny, match)
+        func request(_ method: String, _ path: String) -> ConnectionFacts {
+            ConnectionFacts(sourceIdentity: sleep, sourceIP: "10.0.0.2", destinationIP: echo.address, destinationPort: 8000, destination: echo,
+                            method: method, path: path)
+        }
+        XCTAssertFalse(authorize(request("DELETE", "/admin/users"), policies: [deny]).allowed)
+        XCTAssertTrue(authorize(request("DELETE", "/public"), policies: [deny]).allowed)
+        XCTAssertTrue(authorize(request("GET", "/admin/users"), policies: [deny]).allowed)
+        XCTAssertTrue(authorize(facts(sleep), policies: [deny]).allowed, "no request at L4: the L7 rule cannot match")
+        let config = MeshConfig(version: 1, trustDomain: "cluster.local", workloads: [echo], services: [],
+                                policies: [deny, Authorization(name: "wp", namespace: "apps", scope: .namespace, action: .deny, rules: [], waypoint: "apps/waypoint")])
+        XCTAssertEqual(config.l4Policies.map(\.name), ["no-admin-delete"], "ztunnel leaves a waypoint's policies to it")
+    }
 }

@@ -83,6 +83,21 @@ final class PlanTests: XCTestCase {
         XCTAssertTrue(redirector.arguments.joined(separator: " ").contains("--redirect ebpf --ztunnel-netns e-ztunnel-a --ztunnel-ip 10.244.0.254 --ztunnel-veth ztunnel0"))
     }
 
+    func testAWaypointIsAnUncapturedPodRunningTheWaypointThatItsNamespaceUses() throws {
+        let topology = try Topology(Lab("w") {
+            Node("a")
+            Namespace("m", mode: .ambient, waypoint: "wp") { Waypoint("wp"); Pod("c", app: .echo(ports: [80])); Service("s", selector: ["app": "c"], ports: [.port(80)]) }
+        })
+        let waypoint = try XCTUnwrap(topology.pod("m/wp"))
+        XCTAssertEqual(waypoint.mode, .none, "ztunnel does not capture the waypoint; it is reached over HBONE directly")
+        XCTAssertNil(waypoint.waypoint)
+        XCTAssertEqual(topology.pod("m/c")?.waypoint, "m/wp")
+        XCTAssertEqual(topology.services.first?.waypoint, "m/wp")
+        XCTAssertEqual(topology.waypoints, ["m/wp"])
+        let process = try XCTUnwrap(Plan(topology).processes.first { $0.name == "waypoint-m-wp" })
+        XCTAssertEqual(process.arguments, ["waypoint", "--lab", "w", "--pod", "m/wp", "--node", "a"])
+    }
+
     func testSettingsWrittenBeforeRedirectionModesMeanInPod() throws {
         let json = #"{"trustDomain":"td","podCIDR":"10.244.0.0/16","nodePodPrefix":24,"serviceCIDR":"10.96.0.0/16","underlayCIDR":"172.30.0.0/24"}"#
         XCTAssertEqual(try JSONDecoder().decode(LabSettings.self, from: Data(json.utf8)).redirect, .inpod)

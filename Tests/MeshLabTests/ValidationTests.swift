@@ -140,6 +140,23 @@ extension ValidationTests {
         assertOneError(base(Check("c6", from: "x/c", to: .pod("x/s", port: 80), count: 0, expect: [.ok])), "makes no calls")
     }
 
+    func testWaypointsMustBeDeclaredAndL7PoliciesNeedOne() {
+        assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient, waypoint: "wp") { Pod("c") } }, "uses waypoint 'wp', which it does not declare")
+        assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient) {
+            Pod("c")
+            AuthorizationPolicy("p", action: .deny) { Rule(to: [.methods(["POST"])]) }
+        } }, "matches HTTP methods or paths, which only a waypoint can see")
+        assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient) {
+            Pod("c")
+            AuthorizationPolicy("p", action: .deny, waypoint: "nope") { Rule(to: [.paths(["/admin*"])]) }
+        } }, "targets waypoint 'nope'")
+        XCTAssertEqual(validate(Lab("l") { Node("a"); Namespace("x", mode: .ambient, waypoint: "wp") {
+            Waypoint("wp")
+            Pod("c")
+            AuthorizationPolicy("p", action: .deny, waypoint: "wp") { Rule(to: [.paths(["/admin*"])]) }
+        } }), [])
+    }
+
     func testChangesAndWatchedLinksMustExist() {
         let base = { (check: Check) in Lab("l") { Node("a"); Namespace("x") { Pod("c"); Pod("s", app: .echo(ports: [80])) }; check } }
         let s = CallTarget.pod("x/s", port: 80)

@@ -7,7 +7,7 @@ import NIOHTTP2
 final class HBONEStream: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
+    typealias OutboundIn = IOData
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     enum Role {
@@ -72,8 +72,7 @@ final class HBONEStream: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let bytes = unwrapOutboundIn(data)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(bytes)))), promise: promise)
+        context.write(wrapOutboundOut(.data(.init(data: unwrapOutboundIn(data)))), promise: promise)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {

@@ -21,9 +21,12 @@ public struct Authorization: Codable, Hashable, Sendable {
     public var action: Action
     public var dryRun: Bool
     public var rules: [Rule]
+    /// The waypoint (`namespace/name`) that enforces it at L7; nil: ztunnel enforces it at L4.
+    public var waypoint: String?
 
     public init(name: String, namespace: String, scope: Scope, workloads: [String] = [], action: Action,
-                dryRun: Bool = false, rules: [Rule]) {
+                dryRun: Bool = false, rules: [Rule], waypoint: String? = nil) {
+        self.waypoint = waypoint
         self.name = name
         self.namespace = namespace
         self.scope = scope
@@ -61,6 +64,11 @@ public struct Authorization: Codable, Hashable, Sendable {
         public var notDestinationIPs: [String] = []
         public var destinationPorts: [Int] = []
         public var notDestinationPorts: [Int] = []
+        /// L7, at a waypoint: HTTP methods, and paths (exact, `prefix*` or `*suffix`).
+        public var methods: [String] = []
+        public var notMethods: [String] = []
+        public var paths: [String] = []
+        public var notPaths: [String] = []
 
         public init() {}
     }

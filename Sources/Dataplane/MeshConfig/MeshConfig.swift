@@ -14,6 +14,9 @@ public struct MeshConfig: Codable, Hashable, Sendable {
         self.services = services
         self.policies = policies
     }
+
+    /// What ztunnel enforces: the policies no waypoint has taken over.
+    public var l4Policies: [Authorization] { policies.filter { $0.waypoint == nil } }
 }
 
 /// How traffic reaches a workload: through HBONE (it is in the ambient mesh) or as plain TCP.
@@ -34,9 +37,12 @@ public struct Workload: Codable, Hashable, Sendable {
     /// The pod's network namespace (a name under /run/netns), where in-pod ztunnel listens.
     public var netns: String
     public var labels: [String: String]
+    /// The waypoint (`namespace/name`) traffic to it goes through.
+    public var waypoint: String?
 
     public init(uid: String, name: String, namespace: String, serviceAccount: String, node: String, address: String,
-                tunnel: TunnelProtocol, netns: String, labels: [String: String]) {
+                tunnel: TunnelProtocol, netns: String, labels: [String: String], waypoint: String? = nil) {
+        self.waypoint = waypoint
         self.uid = uid
         self.name = name
         self.namespace = namespace
@@ -71,8 +77,11 @@ public struct MeshService: Codable, Hashable, Sendable {
     public var ports: [Port]
     /// Workload uids behind the service.
     public var endpoints: [String]
+    /// The waypoint (`namespace/name`) calls to it go through.
+    public var waypoint: String?
 
-    public init(name: String, namespace: String, hostname: String, vips: [String], ports: [Port], endpoints: [String]) {
+    public init(name: String, namespace: String, hostname: String, vips: [String], ports: [Port], endpoints: [String], waypoint: String? = nil) {
+        self.waypoint = waypoint
         self.name = name
         self.namespace = namespace
         self.hostname = hostname

@@ -29,6 +29,11 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     public var bytesRecv: Int?
     public var durationMs: Double?
     public var error: String?
+    /// At a waypoint, per request: the method, path, response status and request id.
+    public var method: String?
+    public var path: String?
+    public var status: Int?
+    public var requestID: String?
 
     public init(event: Kind, id: String, direction: String) {
         self.event = event
@@ -39,8 +44,12 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     /// Why a node-level ztunnel's outbound connection took no transport: its destination is on the same node.
     public static let sameNodeReason = "same node: handed to the inbound side directly"
 
-    /// The node whose ztunnel logged the event (ids are `<node>-<n>`).
+    /// The node whose ztunnel logged the event (ids are `<node>-<n>`), or `waypoint <ns>/<name>`.
     public var node: String { id.split(separator: "-").dropLast().joined(separator: "-") }
+
+    /// Who decided, in the words a check's `at:` uses: `ztunnel node-b` or `waypoint ns/name`.
+    public var hop: String { isWaypoint ? node : "ztunnel \(node)" }
+    public var isWaypoint: Bool { id.hasPrefix("waypoint ") }
 
     /// The W3C span id the outbound side puts in its CONNECT's traceparent for connection `id`
     /// (FNV-1a of the id), so the inbound side's events can be joined to it exactly.
@@ -63,7 +72,8 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case time, event, id, direction, policy, allowed, reason, error
+        case time, event, id, direction, policy, allowed, reason, error, method, path, status
+        case requestID = "request.id"
         case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"
         case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", hboneConnection = "hbone.connection", traceParent = "trace.parent", dstService = "dst.service"
         case dstWorkload = "dst.workload", dstIdentity = "dst.identity"

@@ -45,6 +45,7 @@ extension ZTunnel {
     /// Decides one CONNECT: 400 malformed or authority not this connection's address, 503 unknown
     /// workload or failed upstream, 401 denied by policy; 200 once the upstream connection exists.
     func acceptHBONE(_ headers: HPACKHeaders, stream: Channel, connection: Channel) -> EventLoopFuture<HBONEStream.Acceptance> {
+        if case .waypoint(let uid) = role { return acceptAtWaypoint(uid, headers, stream: stream, connection: connection) }
         let id = nextID()
         var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
         let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
@@ -149,7 +150,7 @@ extension ZTunnel {
 
     /// Authorizes and logs the decision. Returns whether the connection may proceed.
     func admit(_ facts: ConnectionFacts, _ event: inout ConnectionEvent) -> Bool {
-        let decision = authorize(facts, policies: config?.policies ?? [])
+        let decision = authorize(facts, policies: config?.l4Policies ?? [])
         var policyEvent = event
         policyEvent.event = .policy
         policyEvent.allowed = decision.allowed
@@ -184,7 +185,7 @@ extension ZTunnel {
     /// After a policy change: close every open inbound connection that policies now deny.
     func reauthorize() {
         for (id, connection) in tracked {
-            let decision = authorize(connection.facts, policies: config?.policies ?? [])
+            let decision = authorize(connection.facts, policies: config?.l4Policies ?? [])
             guard !decision.allowed else { continue }
             var event = connection.event
             event.event = .policy

@@ -10,6 +10,12 @@ extension ZTunnel {
         case passthrough(host: String, port: Int, workload: Workload?, service: MeshService?)
     }
 
+    /// The waypoint a destination uses, unless the caller is that waypoint (its own traffic goes on to the destination).
+    private func waypoint(_ uid: String?, for source: Workload) -> Workload? {
+        guard let uid, uid != source.uid else { return nil }
+        return mesh?.workload(uid: uid)
+    }
+
     func route(from source: Workload, to ip: String, port: Int) -> OutboundRoute {
         if ip == source.address && [15001, 15006, 15008].contains(port) {
             return .refuse("self-call to ztunnel port \(port)")
@@ -17,6 +23,9 @@ extension ZTunnel {
         if let service = mesh?.service(vip: ip) {
             guard let mapping = service.ports.first(where: { $0.port == port }) else {
                 return .refuse("service \(service.namespace)/\(service.name) has no port \(port)")
+            }
+            if let waypoint = waypoint(service.waypoint, for: source) {
+                return .hbone(waypoint, authority: "\(ip):\(port)", service: service)
             }
             guard let endpoint = pickEndpoint(service) else {
                 return .refuse("service \(service.namespace)/\(service.name) has no endpoints")
@@ -26,7 +35,7 @@ extension ZTunnel {
                 : .passthrough(host: endpoint.address, port: mapping.targetPort, workload: endpoint, service: service)
         }
         if let workload = mesh?.workload(at: ip), workload.tunnel == .hbone {
-            return .hbone(workload, authority: "\(ip):\(port)", service: nil)
+            return .hbone(waypoint(workload.waypoint, for: source) ?? workload, authority: "\(ip):\(port)", service: nil)
         }
         return .passthrough(host: ip, port: port, workload: mesh?.workload(at: ip), service: nil)
     }
@@ -118,7 +127,7 @@ extension ZTunnel {
     /// Node level only: is the destination served by this ztunnel too? Then no HBONE leaves the node
     /// (the node's rules would not bring it back to ztunnel), as ztunnel's same-node fast path does.
     private func isLocal(_ target: Workload) -> Bool {
-        if case .node = mode { return target.node == node }
+        if case .node = mode { return target.node == node && target.tunnel == .hbone }
         return false
     }
 

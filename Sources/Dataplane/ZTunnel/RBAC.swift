@@ -5,8 +5,14 @@ public struct ConnectionFacts: Sendable {
     public var destinationIP: String
     public var destinationPort: Int
     public var destination: Workload
+    /// At a waypoint, the HTTP request's method and path; nil at L4.
+    public var method: String?
+    public var path: String?
 
-    public init(sourceIdentity: SpiffeID?, sourceIP: String, destinationIP: String, destinationPort: Int, destination: Workload) {
+    public init(sourceIdentity: SpiffeID?, sourceIP: String, destinationIP: String, destinationPort: Int, destination: Workload,
+                method: String? = nil, path: String? = nil) {
+        self.method = method
+        self.path = path
         self.sourceIdentity = sourceIdentity
         self.sourceIP = sourceIP
         self.destinationIP = destinationIP
@@ -72,6 +78,8 @@ extension Authorization.Match {
             && Self.field(sourceIPs, notSourceIPs, { Self.address(facts.sourceIP, in: $0) })
             && Self.field(destinationIPs, notDestinationIPs, { Self.address(facts.destinationIP, in: $0) })
             && Self.field(destinationPorts, notDestinationPorts, { $0 == facts.destinationPort })
+            && Self.field(methods, notMethods, facts.method.map { method in { $0 == method } })
+            && Self.field(paths, notPaths, facts.path.map { path in { Self.principal($0, matches: path) } })  // same wildcard rules
     }
 
     /// One field: some positive value matches (when any are given) and no negative value does.

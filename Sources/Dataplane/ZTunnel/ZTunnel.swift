@@ -12,11 +12,19 @@ public enum CaptureMode: Sendable {
     case node(netns: String)
 }
 
+/// What the process is: a node's ztunnel, or a waypoint (the same HBONE and identity machinery,
+/// with an L7 proxy behind its 15008 instead of local workloads).
+public enum ProxyRole: Sendable {
+    case ztunnel
+    case waypoint(uid: String)
+}
+
 /// MeshLab's ztunnel: one per node, serving that node's ambient pods. All state lives on one
 /// event loop; every method below runs on it.
 public final class ZTunnel: @unchecked Sendable {
     public let node: String
     let mode: CaptureMode
+    let role: ProxyRole
     let eventLoop: EventLoop
     let pool: NIOThreadPool
     let log = AccessLog()
@@ -42,9 +50,11 @@ public final class ZTunnel: @unchecked Sendable {
     /// Inbound HBONE connections, told to go away (GOAWAY) when this ztunnel drains.
     var hboneServerConnections: [ObjectIdentifier: Channel] = [:]
 
-    public init(node: String, mode: CaptureMode = .inPod, generation: Int = 1, eventLoop: EventLoop, pool: NIOThreadPool) {
+    public init(node: String, mode: CaptureMode = .inPod, role: ProxyRole = .ztunnel, generation: Int = 1, eventLoop: EventLoop,
+                pool: NIOThreadPool) {
         self.node = node
         self.mode = mode
+        self.role = role
         self.generation = generation
         self.eventLoop = eventLoop
         self.pool = pool
@@ -76,6 +86,7 @@ public final class ZTunnel: @unchecked Sendable {
             }
             self.reauthorize()
             guard !self.draining else { return self.eventLoop.makeSucceededVoidFuture() }
+            if case .waypoint(let uid) = self.role { return self.listenAsWaypoint(uid) }
             if case .node(let netns) = self.mode {
                 return self.listenOnNode(netns: netns, serving: local)
             }

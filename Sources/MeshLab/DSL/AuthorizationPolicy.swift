@@ -13,14 +13,17 @@ public struct AuthorizationPolicy: Codable, Hashable, Sendable {
     public var action: Action
     public var selector: [String: String]?
     public var dryRun: Bool
+    /// Enforced by this waypoint (Istio's `targetRefs` to its Gateway), at L7, instead of by ztunnel.
+    public var waypoint: String?
     public var rules: [Rule]
     public var at: SourceLocation
 
     public init(
-        _ name: String, action: Action = .allow, selector: [String: String]? = nil, dryRun: Bool = false,
+        _ name: String, action: Action = .allow, selector: [String: String]? = nil, dryRun: Bool = false, waypoint: String? = nil,
         file: String = #filePath, line: Int = #line,
         @RuleBuilder _ rules: () -> [Rule] = { [] }
     ) {
+        self.waypoint = waypoint
         self.name = name
         self.action = action
         self.selector = selector
@@ -64,17 +67,32 @@ public struct Rule: Codable, Hashable, Sendable {
         public static func ipBlocks(_ values: [String]) -> Source { Source(ipBlocks: values) }
     }
 
-    /// What is connected to (at L4: destination ports).
+    /// What is connected to: destination ports (L4), and at a waypoint HTTP methods and paths
+    /// (exact, `prefix*` or `*suffix`).
     public struct Operation: Codable, Hashable, Sendable {
         public var ports: [Int] = []
         public var notPorts: [Int] = []
+        public var methods: [String] = []
+        public var notMethods: [String] = []
+        public var paths: [String] = []
+        public var notPaths: [String] = []
 
-        public init(ports: [Int] = [], notPorts: [Int] = []) {
+        public init(ports: [Int] = [], notPorts: [Int] = [], methods: [String] = [], notMethods: [String] = [],
+                    paths: [String] = [], notPaths: [String] = []) {
             self.ports = ports
             self.notPorts = notPorts
+            self.methods = methods
+            self.notMethods = notMethods
+            self.paths = paths
+            self.notPaths = notPaths
         }
 
         public static func ports(_ values: [Int]) -> Operation { Operation(ports: values) }
+        public static func methods(_ values: [String]) -> Operation { Operation(methods: values) }
+        public static func paths(_ values: [String]) -> Operation { Operation(paths: values) }
+
+        /// Whether only an L7 proxy can evaluate it.
+        public var isL7: Bool { !(methods.isEmpty && notMethods.isEmpty && paths.isEmpty && notPaths.isEmpty) }
     }
 }
 

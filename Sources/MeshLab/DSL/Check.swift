@@ -90,8 +90,12 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     case onlyHBONE(on: String)
     /// The calls' payload never crossed this link in plaintext.
     case neverInPlaintext(on: String)
+    /// Every answered call reached its server carrying this request header (a waypoint adds `x-request-id`).
+    case requestHeader(String)
     case all([Expectation])
     case any([Expectation])
+    /// The expectation must fail (e.g. `.not(.requestHeader("x-request-id"))`: no waypoint on the way).
+    case not(Expectation)
 
     public static func reached(_ pods: String...) -> Expectation { .reachedAny(pods) }
     public static let refused = Expectation.failed("refused")
@@ -110,6 +114,7 @@ extension Expectation {
         switch self {
         case .onlyHBONE(let link), .neverInPlaintext(let link): [link]
         case .all(let parts), .any(let parts): parts.flatMap(\.links)
+        case .not(let part): part.links
         default: []
         }
     }

@@ -5,15 +5,18 @@ public struct Namespace: Codable, Hashable, Sendable {
     public var pods: [Pod]
     public var services: [Service]
     public var policies: [AuthorizationPolicy]
+    /// The waypoint its workloads and services use (`istio.io/use-waypoint`), a Waypoint declared in it.
+    public var waypoint: String?
     public var at: SourceLocation
 
     public init(
-        _ name: String, mode: DataplaneMode = .none,
+        _ name: String, mode: DataplaneMode = .none, waypoint: String? = nil,
         file: String = #filePath, line: Int = #line,
         @NamespaceBuilder _ content: () -> [NamespaceItem] = { [] }
     ) {
         self.name = name
         self.mode = mode
+        self.waypoint = waypoint
         self.at = SourceLocation(file: file, line: line)
         self.pods = []
         self.services = []

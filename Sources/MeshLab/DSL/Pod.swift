@@ -33,9 +33,18 @@ public enum App: Codable, Hashable, Sendable {
     case client
     /// An echo server answering HTTP/1.1, h2c and raw TCP on each port with who it is and what it saw.
     case echo(ports: [Int])
+    /// MeshLab's L7 proxy as a waypoint: HBONE in on 15008, L7 policy, HBONE out to the destination.
+    case waypoint
 
     public var ports: [Int] {
         if case .echo(let ports) = self { return ports }
         return []
     }
+}
+
+/// A waypoint for its namespace (`Namespace("x", mode: .ambient, waypoint: "waypoint") { Waypoint("waypoint") }`):
+/// a pod running MeshLab's L7 proxy with its own identity (service account = its name), outside
+/// ztunnel's capture. Traffic to the namespace's workloads and services goes through it.
+public func Waypoint(_ name: String, node: String? = nil, file: String = #filePath, line: Int = #line) -> Pod {
+    Pod(name, serviceAccount: name, labels: ["gateway.networking.k8s.io/gateway-name": name], node: node, app: .waypoint, file: file, line: line)
 }

@@ -88,10 +88,16 @@ extension Plan {
         }
 
         processes = pods.compactMap { pod in
-            guard case .echo(let ports) = pod.app else { return nil }
-            return ProcessSpec(
-                name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
-                arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
+            switch pod.app {
+            case .echo(let ports):
+                ProcessSpec(name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                            arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
+            case .waypoint:
+                ProcessSpec(name: "waypoint-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                            arguments: ["waypoint", "--lab", lab, "--pod", pod.id, "--node", pod.node])
+            case .none, .client:
+                nil
+            }
         } + ztunnels.map {
             ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
                         arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])

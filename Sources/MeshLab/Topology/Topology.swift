@@ -56,6 +56,8 @@ public struct Topology: Codable, Hashable, Sendable {
         public var labels: [String: String]
         public var app: App
         public var at: SourceLocation
+        /// The waypoint (`namespace/name`) traffic to this pod goes through.
+        public var waypoint: String?
 
         /// `namespace/name`, how kubectl and MeshLab's CLI name a pod.
         public var id: String { "\(namespace)/\(name)" }
@@ -68,6 +70,8 @@ public struct Topology: Codable, Hashable, Sendable {
         public var ports: [ServicePort]
         /// Selected pods as `namespace/name`, in declaration order.
         public var endpoints: [String]
+        /// The waypoint (`namespace/name`) calls to this service go through.
+        public var waypoint: String?
 
         public var hostname: String { "\(name).\(namespace).svc.cluster.local" }
     }
@@ -119,11 +123,14 @@ public struct Topology: Codable, Hashable, Sendable {
                 usedIPs.insert(ip)
                 usedVeths.insert(veth)
             }
-            let mode = spec.namespaces.first { $0.name == namespace }!.mode
+            let declared = spec.namespaces.first { $0.name == namespace }!
+            // A waypoint is reached over HBONE directly, never captured; the others use their namespace's.
+            let isWaypoint = pod.app == .waypoint
             pods.append(PodInfo(
-                namespace: namespace, name: pod.name, mode: mode, node: nodeName, ip: ip,
+                namespace: namespace, name: pod.name, mode: isWaypoint ? .none : declared.mode, node: nodeName, ip: ip,
                 netns: Naming.podNetns(lab: spec.name, namespace: namespace, pod: pod.name),
-                hostVeth: veth, serviceAccount: pod.serviceAccount, labels: pod.labels, app: pod.app, at: pod.at))
+                hostVeth: veth, serviceAccount: pod.serviceAccount, labels: pod.labels, app: pod.app, at: pod.at,
+                waypoint: isWaypoint ? nil : declared.waypoint.map { "\(namespace)/\($0)" }))
         }
         self.pods = pods
 
@@ -141,7 +148,8 @@ public struct Topology: Codable, Hashable, Sendable {
                     next += 1
                     vip = serviceCIDR.host(next)
                 }
-                services.append(ServiceInfo(namespace: namespace.name, name: service.name, vip: vip, ports: service.ports, endpoints: endpoints))
+                services.append(ServiceInfo(namespace: namespace.name, name: service.name, vip: vip, ports: service.ports, endpoints: endpoints,
+                                            waypoint: namespace.waypoint.map { "\(namespace.name)/\($0)" }))
             }
         }
         self.services = services
@@ -164,4 +172,6 @@ public struct Topology: Codable, Hashable, Sendable {
 
     public func node(named name: String) -> NodeInfo? { nodes.first { $0.name == name } }
     public func pod(_ id: String) -> PodInfo? { pods.first { $0.id == id } }
+    /// The waypoint pods (`namespace/name`).
+    public var waypoints: [String] { pods.filter { $0.app == .waypoint }.map(\.id) }
 }

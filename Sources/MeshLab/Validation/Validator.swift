@@ -223,8 +223,21 @@ private struct Validator {
 
     mutating func checkPolicies(in namespace: Namespace) {
         checkDeclaredOnce(namespace.policies.map { ("\(namespace.name)/\($0.name)", $0.at) }, "authorization policy")
+        let waypoints = namespace.pods.filter { $0.app == .waypoint }.map(\.name)
+        if let waypoint = namespace.waypoint, !waypoints.contains(waypoint) {
+            fail(namespace.at, "namespace '\(namespace.name)' uses waypoint '\(waypoint)', which it does not declare",
+                 hint: "add Waypoint(\"\(waypoint)\") inside the namespace")
+        }
         for policy in namespace.policies {
             checkName(policy.name, "authorization policy", at: policy.at)
+            if let waypoint = policy.waypoint, !waypoints.contains(waypoint) {
+                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' targets waypoint '\(waypoint)', which the namespace does not declare",
+                     hint: "declare Waypoint(\"\(waypoint)\") in '\(namespace.name)'")
+            }
+            if policy.waypoint == nil && policy.rules.contains(where: { $0.to.contains(where: \.isL7) }) {
+                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' matches HTTP methods or paths, which only a waypoint can see",
+                     hint: "add waypoint: \"<name>\" to the policy (and a Waypoint to the namespace)")
+            }
             if let selector = policy.selector, !namespace.pods.contains(where: { pod in selector.allSatisfy { pod.labels[$0.key] == $0.value } }) {
                 fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' selects no pod",
                      hint: "fix the selector, or drop it to apply the policy to the whole namespace")

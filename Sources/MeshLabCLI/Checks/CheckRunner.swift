@@ -19,6 +19,7 @@ struct CheckRunner {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
+            + topology.waypoints.map { directory.log(for: "waypoint-\($0.replacingOccurrences(of: "/", with: "-"))") }
         let offsets = logs.map(Self.size)
         // Redirect rule counters (and node-level tunnel counters), for the kernel's part of a path or
         // fast path: read only when one is expected.
@@ -152,8 +153,10 @@ struct CheckRunner {
         case .hbone(let connections, let streams): evidence.hboneReuse(connections: connections, streams: streams)
         case .onlyHBONE(let link): evidence.onlyHBONE(on: link)
         case .neverInPlaintext(let link): evidence.neverInPlaintext(on: link)
+        case .requestHeader(let name): evidence.requestHeader(name)
         case .all(let parts): .all(parts.map { judge($0, evidence, caller: caller) })
         case .any(let parts): .any(parts.map { judge($0, evidence, caller: caller) })
+        case .not(let part): .not(judge(part, evidence, caller: caller))
         }
     }
 
@@ -182,6 +185,7 @@ extension Expectation {
         switch self {
         case .path, .fastPath: true
         case .all(let parts), .any(let parts): parts.contains(where: \.needsRuleCounters)
+        case .not(let part): part.needsRuleCounters
         default: false
         }
     }
@@ -190,6 +194,7 @@ extension Expectation {
         switch self {
         case .fastPath: true
         case .all(let parts), .any(let parts): parts.contains(where: \.needsConntrack)
+        case .not(let part): part.needsConntrack
         default: false
         }
     }

@@ -54,6 +54,7 @@ struct StatusReport: Encodable {
         case .none: "-"
         case .client: "client"
         case .echo(let ports): "echo:" + ports.map(String.init).joined(separator: ",")
+        case .waypoint: "waypoint"
         }
     }
 }

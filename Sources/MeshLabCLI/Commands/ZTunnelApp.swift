@@ -28,13 +28,7 @@ struct ZTunnelApp: ParsableCommand {
     var drainSeconds = 5.0
 
     func run() throws {
-        raiseOpenFileLimit()
-        // Memory: few malloc arenas for its handful of threads, and what a burst freed goes back to
-        // the kernel once things are quiet (glibc keeps freed memory otherwise).
-        ProcessMemory.limitArenas(2)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
+        let (group, pool) = Self.proxyRuntime(blockingThreads: 8)
         let inPod = RedirectionMode(rawValue: redirect)?.isInPod ?? true
         let mode: CaptureMode = inPod ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
         let ztunnel = ZTunnel(node: node, mode: mode, generation: generation, eventLoop: group.next(), pool: pool)
@@ -47,10 +41,24 @@ struct ZTunnelApp: ParsableCommand {
         termination.resume()
         let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
         _ = try ConfigServer.start(path: LabPaths.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
-        group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in ProcessMemory.releaseFree() }
         NetnsProcess.signalReady()
         print("ztunnel \(lab) \(node) ready: admin 15000, metrics 15020, readiness 15021")
         try admin[0].closeFuture.wait()
+    }
+}
+
+extension ZTunnelApp {
+    /// What a proxy process (ztunnel, waypoint) runs on: one event loop for all its state, and a few
+    /// threads for blocking connects made inside other netns. Also: descriptors for two sockets per
+    /// connection, and few malloc arenas (what a burst freed goes back to the kernel every 5 s).
+    static func proxyRuntime(blockingThreads: Int) -> (MultiThreadedEventLoopGroup, NIOThreadPool) {
+        raiseOpenFileLimit()
+        ProcessMemory.limitArenas(2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: blockingThreads)
+        pool.start()
+        group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in ProcessMemory.releaseFree() }
+        return (group, pool)
     }
 }
 

@@ -40,11 +40,30 @@ struct ControlPlane {
         }
     }
 
+    /// Pushes `config` to every waypoint with the certificate of its own identity.
+    func push(_ config: MeshConfig, toWaypoints waypoints: [String], authority: CertificateAuthority) throws {
+        let root = try authority.certificatePEM
+        for uid in waypoints {
+            guard let waypoint = config.workloads.first(where: { $0.uid == uid }) else { continue }
+            let certificate = try authority.issue(for: waypoint.identity(trustDomain: config.trustDomain))
+            let path = LabPaths.waypointConfigSocket(lab: directory.lab, pod: uid)
+            let reply = try request(ConfigServer.Request(apply: ZTunnelUpdate(config: config, rootPEM: root, certificates: [certificate])),
+                                    path: path, who: "waypoint \(uid)")
+            guard reply == "ack \(config.version)" else {
+                throw CLIError("waypoint \(uid) did not accept config version \(config.version): \(reply)",
+                               hint: "see \(directory.log(for: "waypoint-\(uid.replacingOccurrences(of: "/", with: "-"))").path)")
+            }
+        }
+    }
+
     func dump(node: String) throws -> String { try request(ConfigServer.Request(dump: true), node: node) }
 
     /// One request line to the ztunnel's unix socket, one reply read to EOF.
     private func request(_ request: ConfigServer.Request, node: String) throws -> String {
-        let path = LabPaths.ztunnelConfigSocket(lab: directory.lab, node: node)
+        try self.request(request, path: LabPaths.ztunnelConfigSocket(lab: directory.lab, node: node), who: "ztunnel of \(node)")
+    }
+
+    private func request(_ request: ConfigServer.Request, path: String, who: String) throws -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw CLIError("cannot create a unix socket") }
         defer { close(fd) }
@@ -55,8 +74,8 @@ struct ControlPlane {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
-            throw CLIError("cannot reach the ztunnel of \(node) at \(path): \(String(cString: strerror(errno)))",
-                           hint: "is the lab up? see \(directory.log(for: "ztunnel-\(node)").path)")
+            throw CLIError("cannot reach the \(who) at \(path): \(String(cString: strerror(errno)))",
+                           hint: "is the lab up? see its log in \(directory.logs.path)")
         }
         var line = try JSONEncoder().encode(request)
         line.append(UInt8(ascii: "\n"))

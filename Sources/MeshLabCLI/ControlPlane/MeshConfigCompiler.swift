@@ -7,11 +7,13 @@ enum MeshConfigCompiler {
     static func compile(_ topology: Topology, version: Int) -> MeshConfig {
         let workloads = topology.pods.map { pod in
             Workload(uid: pod.id, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, node: pod.node,
-                     address: pod.ip.description, tunnel: pod.mode == .ambient ? .hbone : .none, netns: pod.netns, labels: pod.labels)
+                     address: pod.ip.description, tunnel: pod.mode == .ambient ? .hbone : .none, netns: pod.netns, labels: pod.labels,
+                     waypoint: pod.waypoint)
         }
         let services = topology.services.map { service in
             MeshService(name: service.name, namespace: service.namespace, hostname: service.hostname, vips: [service.vip.description],
-                        ports: service.ports.map { .init(port: $0.port, targetPort: $0.targetPort) }, endpoints: service.endpoints)
+                        ports: service.ports.map { .init(port: $0.port, targetPort: $0.targetPort) }, endpoints: service.endpoints,
+                        waypoint: service.waypoint)
         }
         return MeshConfig(version: version, trustDomain: topology.settings.trustDomain, workloads: workloads, services: services,
                           policies: topology.policies.map(authorization))
@@ -40,13 +42,16 @@ enum MeshConfigCompiler {
                     var match = Authorization.Match()
                     match.destinationPorts = operation.ports
                     match.notDestinationPorts = operation.notPorts
+                    (match.methods, match.notMethods) = (operation.methods, operation.notMethods)
+                    (match.paths, match.notPaths) = (operation.paths, operation.notPaths)
                     return match
                 }))
             }
             return Authorization.Rule(clauses)
         }
         return Authorization(name: policy.name, namespace: resolved.namespace, scope: scope, workloads: resolved.selectedPods,
-                             action: policy.action == .allow ? .allow : .deny, dryRun: policy.dryRun, rules: rules)
+                             action: policy.action == .allow ? .allow : .deny, dryRun: policy.dryRun, rules: rules,
+                             waypoint: policy.waypoint.map { "\(resolved.namespace)/\($0)" })
     }
 
     /// Policies here apply mesh-wide, as in Istio's root namespace.

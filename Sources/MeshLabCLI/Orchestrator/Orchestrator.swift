@@ -51,7 +51,9 @@ struct Orchestrator {
                 progress("issuing identities and pushing mesh config to \(plan.ztunnelNodes.count) ztunnels")
                 let controlPlane = ControlPlane(directory: directory)
                 let authority = try controlPlane.createAuthority(trustDomain: topology.settings.trustDomain)
-                try controlPlane.push(MeshConfigCompiler.compile(topology, version: 1), to: plan.ztunnelNodes, authority: authority)
+                let config = MeshConfigCompiler.compile(topology, version: 1)
+                try controlPlane.push(config, to: plan.ztunnelNodes, authority: authority)
+                try controlPlane.push(config, toWaypoints: topology.waypoints, authority: authority)
                 state.configVersion = 1
             }
             state.phase = .running
@@ -125,6 +127,7 @@ struct Orchestrator {
         if !updated.ztunnels.isEmpty {
             version += 1
             let controlPlane = ControlPlane(directory: directory)
+            try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), toWaypoints: updated.waypoints, authority: try controlPlane.authority())
             try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), to: updated.ztunnels.map(\.node),
                                   authority: try controlPlane.authority())
             state.configVersion = version

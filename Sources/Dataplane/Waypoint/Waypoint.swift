@@ -1,0 +1,61 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP1
+import NIOPosix
+
+/// The waypoint role: HBONE in on 15008 with the waypoint's identity; each CONNECT (authority: the
+/// original service VIP or workload address and port) becomes an HTTP/1.1 stream that
+/// `WaypointProxy` serves request by request, applying the waypoint's L7 policies and sending each
+/// allowed request on over HBONE to a destination workload's ztunnel.
+extension ZTunnel {
+    func listenAsWaypoint(_ uid: String) -> EventLoopFuture<Void> {
+        guard captured[uid] == nil, case .node(let netns) = mode else { return eventLoop.makeSucceededVoidFuture() }
+        return pool.runIfActive(eventLoop: eventLoop) { try PodSockets.listen(netns: netns, port: 15008) }
+            .flatMap { fd in self.serveHBONE(fd) { _ in self.mesh?.workload(uid: uid) } }
+            .map { self.captured[uid] = [$0] }
+    }
+
+    func acceptAtWaypoint(_ uid: String, _ headers: HPACKHeaders, stream: Channel, connection: Channel)
+        -> EventLoopFuture<HBONEStream.Acceptance>
+    {
+        let refuse = { (code: Int) in self.eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: code)) }
+        let parts = (headers.first(name: ":authority") ?? "").split(separator: ":")
+        guard headers.first(name: ":method") == "CONNECT", parts.count == 2, let port = Int(parts[1]) else { return refuse(400) }
+        let ip = String(parts[0])
+        guard let waypoint = mesh?.workload(uid: uid) else { return refuse(503) }
+        let service = mesh?.service(vip: ip)
+        let workload = mesh?.workload(at: ip)
+        // Only what uses this waypoint may be reached through it.
+        guard service?.waypoint == uid || (service == nil && workload?.waypoint == uid) else { return refuse(503) }
+        let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
+        let source = headers.first(name: "forwarded").flatMap(Self.forwardedFor) ?? connection.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let target = WaypointProxy.Target(ip: ip, port: port, service: service, workload: workload)
+        return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
+            do {
+                let pipeline = stream.pipeline.syncOperations
+                try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                try pipeline.addHandler(HTTPResponseEncoder())
+                try pipeline.addHandler(WaypointProxy(ztunnel: self, waypoint: waypoint, peer: peer, source: source, target: target))
+                let holdback = try pipeline.handler(type: Holdback.self)
+                holdback.release(try pipeline.context(handler: holdback))
+                stream.setOption(.autoRead, value: true).whenFailure { _ in }
+            } catch {
+                stream.close(promise: nil)
+            }
+        })
+    }
+
+    /// The policies a waypoint enforces.
+    func waypointPolicies(_ uid: String) -> [Authorization] { (config?.policies ?? []).filter { $0.waypoint == uid } }
+
+    /// The workload a request goes to: the workload itself, or the service's next endpoint.
+    func destination(of target: WaypointProxy.Target) -> (workload: Workload, port: Int)? {
+        if let service = target.service {
+            guard let mapping = service.ports.first(where: { $0.port == target.port }), let endpoint = pickEndpoint(service) else { return nil }
+            return (endpoint, mapping.targetPort)
+        }
+        return target.workload.map { ($0, target.port) }
+    }
+
+    func logEvent(_ event: ConnectionEvent) { log.write(event) }
+}
