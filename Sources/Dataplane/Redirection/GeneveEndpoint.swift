@@ -25,6 +25,9 @@ public final class GeneveEndpoint: @unchecked Sendable {
         public var bytes: [String: Int] = [:]
         /// Datagrams on 6081 that were not Geneve for a known VNI.
         public var dropped = 0
+        /// Frames other than IPv4 (ARP, mostly), carried but not counted above: they are the tunnel's
+        /// own housekeeping, not traffic a path could have taken.
+        public var control = 0
 
         public init() {}
     }
@@ -92,7 +95,7 @@ public final class GeneveEndpoint: @unchecked Sendable {
                 }
             }
         }
-        record(encapsulated: true, end.keys[vni]!, bytes: count)
+        record(encapsulated: true, end.keys[vni]!, bytes: count, ipv4: Self.isIPv4(buffer, frameAt: Self.headerLength, length: count))
     }
 
     /// A Geneve datagram becomes a frame on the TAP device of its VNI.
@@ -104,14 +107,23 @@ public final class GeneveEndpoint: @unchecked Sendable {
             return
         }
         _ = buffer.withUnsafeBytes { write(tap, $0.baseAddress! + offset, count - offset) }
-        record(encapsulated: false, end.keys[vni]!, bytes: count - offset)
+        record(encapsulated: false, end.keys[vni]!, bytes: count - offset, ipv4: Self.isIPv4(buffer, frameAt: offset, length: count - offset))
     }
 
-    private func record(encapsulated: Bool, _ key: String, bytes: Int) {
+    private func record(encapsulated: Bool, _ key: String, bytes: Int, ipv4: Bool) {
         lock.withLock {
+            guard ipv4 else {
+                counters.control += 1
+                return
+            }
             if encapsulated { counters.encapsulated[key, default: 0] += 1 } else { counters.decapsulated[key, default: 0] += 1 }
             counters.bytes[key, default: 0] += bytes
         }
+    }
+
+    /// Whether the Ethernet frame at `start` carries IPv4.
+    static func isIPv4(_ buffer: [UInt8], frameAt start: Int, length: Int) -> Bool {
+        length >= 14 && buffer[start + 12] == 0x08 && buffer[start + 13] == 0x00
     }
 
     /// Version 0, no options, protocol 0x6558, the 24-bit VNI.

@@ -97,11 +97,7 @@ final class WaypointProxy: ChannelInboundHandler, @unchecked Sendable {
     private func forward(_ request: HTTPRequestHead, _ body: ByteBuffer, over upstream: Channel, event: ConnectionEvent,
                          started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         let relay = UpstreamResponse(downstream: context, onEnd: { [ztunnel] status in
-            var done = event
-            done.event = .closed
-            done.status = status
-            done.durationMs = Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000
-            ztunnel.logEvent(done)
+            ztunnel.logEvent(Self.answered(event, status: status, since: started))
             upstream.close(promise: nil)
         })
         do {
@@ -131,12 +127,17 @@ final class WaypointProxy: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text + "\n")))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        var done = event
-        done.event = .closed
-        done.status = status
+        var done = Self.answered(event, status: status, since: started)
         done.error = status == 403 ? nil : text
-        done.durationMs = Double((ContinuousClock.now - started).components.seconds) * 1000
         ztunnel.logEvent(done)
+    }
+
+    /// The request's closing log line: its status and how long it took.
+    private static func answered(_ event: ConnectionEvent, status: Int, since started: ContinuousClock.Instant) -> ConnectionEvent {
+        var done = event.closed(sent: 0, received: 0, since: started)
+        (done.bytesSent, done.bytesRecv) = (nil, nil)
+        done.status = status
+        return done
     }
 }
 
