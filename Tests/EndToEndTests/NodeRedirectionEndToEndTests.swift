@@ -32,6 +32,10 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
                 Pod("client", node: "node-a", app: .client)
                 Pod("server", node: "node-b", app: .echo(ports: [8000]))
             }
+            Namespace("l7", mode: .ambient, waypoint: "waypoint") {
+                Waypoint("waypoint", node: "node-b")
+                Pod("web", serviceAccount: "web", node: "node-a", app: .echo(ports: [8000]))
+            }
             let echo = "spiffe://cluster.local/ns/mesh/sa/echo"
             Check("same node", from: "mesh/sleep", to: .pod("mesh/near", port: 8000), count: 2,
                   expect: [.ok, .reached("mesh/near"), .sourcePreserved(true), .allowed(at: "ztunnel node-a")])
@@ -39,6 +43,8 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
                   expect: [.ok, .reached("mesh/far"), .sourcePreserved(true), .mtls(client: "spiffe://cluster.local/ns/mesh/sa/sleep", server: echo),
                            .onlyHBONE(on: "underlay"), .fastPath(firstPackets: 1)])
             Check("out of the mesh", from: "mesh/sleep", to: .pod("legacy/server", port: 8000), expect: [.ok, .reached("legacy/server")])
+            Check("through a waypoint", from: "mesh/sleep", to: .pod("l7/web", port: 8000),
+                  expect: [.ok, .requestHeader("x-request-id"), .allowed(at: "waypoint l7/waypoint"), .mtls(client: "spiffe://cluster.local/ns/l7/sa/waypoint", server: nil)])
             Check("into the mesh", from: "legacy/client", to: .pod("mesh/far", port: 8000), protocol: .tcp, payload: 50000,
                   expect: [.ok, .plaintext, .sourcePreserved(true), .allowed(at: "ztunnel node-b")\(inboundFastPath)])
         }
@@ -49,7 +55,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         let before = try Harness.rootNetworkSnapshot()
         for mode in ["inpod", "inpodTproxy", "iptables", "ebpf"] {
             let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
-            XCTAssertTrue(run.stdout.contains("4 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("5 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
             XCTAssertEqual(try Harness.residue(of: "suite-\(mode.lowercased())"), [])
         }
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
