@@ -1,6 +1,8 @@
 import Assertions
 import Dataplane
 import Foundation
+import Labs
+import MeshLab
 import XCTest
 
 /// Node-level redirection, iptables + Geneve (Istio 1.18, seed 001) and eBPF (Istio 1.20, seed 000):
@@ -82,24 +84,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         XCTAssertEqual(try Harness.calls(lab: lab, from: "mesh/sleep", "http://10.244.1.2:8000/").map(\.outcome), [.ok], "registered again, it flows")
 
         // A pod added to the running lab gets the programs on its veth and an app_info entry.
-        let more = try Harness.temporaryFile("ebpf-more.swift", """
-            import MeshLab
-
-            let lab = Lab("ebpf-redirection", settings: LabSettings(redirect: .ebpf)) {
-                Node("node-a")
-                Node("node-b")
-                Namespace("mesh", mode: .ambient) {
-                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
-                    Pod("near", serviceAccount: "echo", node: "node-a", app: .echo(ports: [8000]))
-                    Pod("far", serviceAccount: "echo", node: "node-b", app: .echo(ports: [8000]))
-                    Pod("extra", serviceAccount: "extra", node: "node-b", app: .echo(ports: [7000]))
-                }
-                Namespace("legacy", mode: .none) {
-                    Pod("client", node: "node-a", app: .client)
-                    Pod("server", node: "node-b", app: .echo(ports: [8080]))
-                }
-            }
-            """)
+        let more = try withExtraPod(lab, namespace: "mesh")
         try Harness.meshlab("apply", more)
         let extra = try Harness.calls(lab: lab, from: "legacy/client", "http://10.244.1.4:7000/")
         XCTAssertEqual(extra.first?.reply?.pod, "mesh/extra")
@@ -129,25 +114,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         XCTAssertTrue(decoded.contains("10.244.0.2") && decoded.contains("10.244.1.2.8000"), "the inner frame is the pod's packet:\n\(decoded.prefix(2000))")
 
         // A pod added to the running lab is enrolled (ipset, route into istioin); removed, it is released.
-        let lab = try Harness.temporaryFile("node-iptables-more.swift", """
-            import MeshLab
-
-            let lab = Lab("node-iptables-geneve", settings: LabSettings(redirect: .iptables)) {
-                Node("node-a")
-                Node("node-b")
-                Namespace("foo", mode: .ambient) {
-                    Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
-                    Pod("httpbin", serviceAccount: "httpbin", labels: ["app": "httpbin"], node: "node-b", app: .echo(ports: [8000]))
-                    Pod("helloworld", serviceAccount: "helloworld", labels: ["app": "helloworld"], node: "node-a", app: .echo(ports: [5000]))
-                    Pod("extra", serviceAccount: "extra", node: "node-b", app: .echo(ports: [7000]))
-                    Service("httpbin", ports: [.port(8000)])
-                }
-                Namespace("legacy", mode: .none) {
-                    Pod("client", node: "node-a", app: .client)
-                    Pod("server", node: "node-b", app: .echo(ports: [8080]))
-                }
-            }
-            """)
+        let lab = try withExtraPod("node-iptables-geneve", namespace: "foo")
         try Harness.meshlab("apply", lab)
         let ipset = { try Harness.run("ip", ["netns", "exec", "node-iptables-geneve-node-b", "ipset", "list", "ztunnel-pods-ips"]).stdout }
         let table = { try Harness.run("ip", ["netns", "exec", "node-iptables-geneve-node-b", "ip", "route", "show", "table", "100"]).stdout }
@@ -168,5 +135,14 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         up = false
         XCTAssertEqual(try Harness.residue(of: "node-iptables-geneve"), [])
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
+    }
+
+    /// A built-in lab with one more ambient pod (`extra`, echo on 7000, on node-b), as a LabSpec
+    /// document `apply` takes.
+    private func withExtraPod(_ name: String, namespace: String) throws -> String {
+        var spec = try XCTUnwrap(LabCatalog.lab(named: name))
+        let index = try XCTUnwrap(spec.namespaces.firstIndex { $0.name == namespace })
+        spec.namespaces[index].pods.append(Pod("extra", serviceAccount: "extra", node: "node-b", app: .echo(ports: [7000])))
+        return try Harness.temporaryFile("\(name)-extra.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self))
     }
 }

@@ -130,16 +130,22 @@ extension ZTunnel {
             downstream.close(promise: nil)
             return
         }
+        deliver(downstream, to: ip, port: port, from: socketPlacement(for: workload).netns, source: sourceIP, facts: facts, event: event)
+    }
+
+    /// Connects to an authorized connection's workload and joins the two, tracked for re-authorization;
+    /// logs `opened`, or `failed` and closes the downstream.
+    func deliver(_ downstream: Channel, to ip: String, port: Int, from netns: String, source: String?, facts: ConnectionFacts,
+                 event: ConnectionEvent) {
         let started = ContinuousClock.now
-        let opened = event
-        self.connectPlain(netns: self.socketPlacement(for: workload).netns, host: ip, port: port, source: sourceIP).whenComplete { result in
+        connectPlain(netns: netns, host: ip, port: port, source: source).whenComplete { result in
             switch result {
             case .success(let upstream):
-                self.log.write(opened)
-                self.track(id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
+                self.log.write(event)
+                self.track(event.id, facts: facts, channels: [downstream, upstream], event: event, started: started,
                            downstream: downstream, upstream: upstream)
             case .failure(let error):
-                var failed = opened
+                var failed = event
                 failed.event = .failed
                 failed.error = "\(error)"
                 self.log.write(failed)

@@ -149,22 +149,7 @@ extension ZTunnel {
             downstream.close(promise: nil)
             return
         }
-        let started = ContinuousClock.now
-        let opened = event
         let placement = socketPlacement(for: source)
-        connectPlain(netns: placement.netns, host: target.address, port: port, source: placement.source).whenComplete { result in
-            switch result {
-            case .success(let upstream):
-                self.log.write(opened)
-                self.track(opened.id, facts: facts, channels: [downstream, upstream], event: opened, started: started,
-                           downstream: downstream, upstream: upstream)
-            case .failure(let error):
-                var failed = opened
-                failed.event = .failed
-                failed.error = "\(error)"
-                self.log.write(failed)
-                downstream.close(promise: nil)
-            }
-        }
+        deliver(downstream, to: target.address, port: port, from: placement.netns, source: placement.source, facts: facts, event: event)
     }
 }
