@@ -121,3 +121,21 @@ final class EBPFMapEncodingTests: XCTestCase {
         XCTAssertThrowsError(try EBPFRedirection.ipv4("node-a"))
     }
 }
+
+/// The in-pod rule batches, as iptables-restore reads them.
+final class InPodRulesTests: XCTestCase {
+    func testBothFormsShareTheMarkingAndOutboundCaptureAndDifferInbound() {
+        for rules in [InPodRedirection.rules, InPodRedirection.tproxyRules] {
+            let lines = rules.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.filter { $0 == "COMMIT" }.count, 2, rules)
+            XCTAssertTrue(lines.contains("-A ISTIO_PRERT -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff"))
+            XCTAssertTrue(lines.contains("-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001"))
+            XCTAssertFalse(lines.contains { $0.hasPrefix(" ") }, "no stray indentation: \(rules)")
+        }
+        XCTAssertTrue(InPodRedirection.rules.contains("REDIRECT --to-ports 15006"))
+        let tproxy = InPodRedirection.tproxyRules.split(separator: "\n").map(String.init)
+        let established = tproxy.firstIndex { $0.contains("--ctstate RELATED,ESTABLISHED -j ACCEPT") }!
+        let inbound = tproxy.firstIndex { $0.contains("TPROXY --on-port 15006") }!
+        XCTAssertLessThan(established, inbound, "the ctstate rule serves later packets before TPROXY sees them")
+    }
+}

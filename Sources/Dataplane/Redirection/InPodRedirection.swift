@@ -13,14 +13,7 @@ public enum InPodRedirection {
 
     /// One iptables-restore batch: mangle marks ztunnel's connections, nat redirects everything else.
     public static let rules = """
-        *mangle
-        :ISTIO_PRERT - [0:0]
-        :ISTIO_OUTPUT - [0:0]
-        -A PREROUTING -j ISTIO_PRERT
-        -A OUTPUT -j ISTIO_OUTPUT
-        -A ISTIO_PRERT -m mark --mark \(ztunnelMark) -j CONNMARK --set-xmark \(connectionMark)
-        -A ISTIO_OUTPUT -m connmark --mark \(connectionMark) -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
-        COMMIT
+        \(mangle(inbound: ""))
         *nat
         :ISTIO_PRERT - [0:0]
         :ISTIO_OUTPUT - [0:0]
@@ -28,8 +21,7 @@ public enum InPodRedirection {
         -A OUTPUT -j ISTIO_OUTPUT
         -A ISTIO_PRERT -s \(probeSource) -p tcp -j ACCEPT
         -A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m mark ! --mark \(ztunnelMark) -j REDIRECT --to-ports 15006
-        -A ISTIO_OUTPUT -m connmark --mark \(connectionMark) -j ACCEPT
-        -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark \(ztunnelMark) -j REDIRECT --to-ports 15001
+        \(outboundRedirect)
         COMMIT
 
         """
@@ -38,25 +30,40 @@ public enum InPodRedirection {
     /// 15008 (HBONE) and 15006, with `--ctstate RELATED,ESTABLISHED -j ACCEPT` before the 15006 rule,
     /// so only a connection's first packet meets TPROXY (the fast path the rule counters show).
     public static let tproxyRules = """
+        \(mangle(inbound: """
+            -A ISTIO_PRERT -s \(probeSource) -p tcp -j ACCEPT
+            -A ISTIO_PRERT ! -d 127.0.0.1/32 -i lo -p tcp -j ACCEPT
+            -A ISTIO_PRERT -p tcp --dport 15008 -m mark ! --mark \(ztunnelMark) -j TPROXY --on-port 15008 --on-ip 0.0.0.0 --tproxy-mark \(connectionMark)
+            -A ISTIO_PRERT -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+            -A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark \(ztunnelMark) -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark \(connectionMark)
+
+            """))
+        *nat
+        :ISTIO_OUTPUT - [0:0]
+        -A OUTPUT -j ISTIO_OUTPUT
+        \(outboundRedirect)
+        COMMIT
+
+        """
+
+    /// Both forms' mangle table: ztunnel's (0x539-marked) connections get connmark 0x111, which later
+    /// packets restore as their mark; `inbound` rules go in between.
+    private static func mangle(inbound: String) -> String {
+        """
         *mangle
         :ISTIO_PRERT - [0:0]
         :ISTIO_OUTPUT - [0:0]
         -A PREROUTING -j ISTIO_PRERT
         -A OUTPUT -j ISTIO_OUTPUT
         -A ISTIO_PRERT -m mark --mark \(ztunnelMark) -j CONNMARK --set-xmark \(connectionMark)
-        -A ISTIO_PRERT -s \(probeSource) -p tcp -j ACCEPT
-        -A ISTIO_PRERT ! -d 127.0.0.1/32 -i lo -p tcp -j ACCEPT
-        -A ISTIO_PRERT -p tcp --dport 15008 -m mark ! --mark \(ztunnelMark) -j TPROXY --on-port 15008 --on-ip 0.0.0.0 --tproxy-mark \(connectionMark)
-        -A ISTIO_PRERT -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-        -A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark \(ztunnelMark) -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark \(connectionMark)
-        -A ISTIO_OUTPUT -m connmark --mark \(connectionMark) -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
+        \(inbound)-A ISTIO_OUTPUT -m connmark --mark \(connectionMark) -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
         COMMIT
-        *nat
-        :ISTIO_OUTPUT - [0:0]
-        -A OUTPUT -j ISTIO_OUTPUT
+        """
+    }
+
+    /// Both forms' outbound capture: the pod's TCP (not ztunnel's own) goes to 15001.
+    private static let outboundRedirect = """
         -A ISTIO_OUTPUT -m connmark --mark \(connectionMark) -j ACCEPT
         -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark \(ztunnelMark) -j REDIRECT --to-ports 15001
-        COMMIT
-
         """
 }
