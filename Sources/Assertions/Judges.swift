@@ -37,6 +37,28 @@ extension Evidence {
                        evidence: calls.map(describe))
     }
 
+    /// Exactly this many calls answered by each pod (weighted routing counted call by call).
+    public func split(_ expected: [String: Int]) -> Verdict {
+        let answered = Dictionary(calls.compactMap { $0.reply?.pod }.map { ($0, 1) }, uniquingKeysWith: +)
+        let text = { (counts: [String: Int]) in counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+        return Verdict(passed: answered == expected.filter { $0.value > 0 }, expected: "answered by " + text(expected),
+                       actual: answered.isEmpty ? "no call answered" : "answered by " + text(answered), evidence: calls.map(describe))
+    }
+
+    /// Exactly this many calls got each status (calls that got none count under their outcome).
+    public func statuses(_ expected: [Int: Int]) -> Verdict {
+        let got = Dictionary(calls.map { ($0.status ?? 0, 1) }, uniquingKeysWith: +)
+        let text = { (counts: [Int: Int]) in counts.sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key == 0 ? "no answer" : String($0.key))" }.joined(separator: ", ") }
+        return Verdict(passed: got == expected.filter { $0.value > 0 }, expected: text(expected), actual: text(got), evidence: calls.map(describe))
+    }
+
+    /// Every call took at least this long, end to end as the client measured it.
+    public func tookAtLeast(milliseconds: Int) -> Verdict {
+        let fastest = calls.map(\.milliseconds).min() ?? 0
+        return Verdict(passed: !calls.isEmpty && fastest >= Double(milliseconds), expected: "every call takes at least \(milliseconds) ms",
+                       actual: String(format: "the fastest took %.1f ms", fastest), evidence: calls.map(describe))
+    }
+
     public func sourcePreserved(_ preserved: Bool) -> Verdict {
         let seen = calls.compactMap { $0.reply?.sourceIP }
         let passed = !seen.isEmpty && seen.allSatisfy { ($0 == callerIP) == preserved }

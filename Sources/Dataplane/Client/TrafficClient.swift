@@ -20,9 +20,13 @@ public struct TrafficClient: Sendable {
     public var hold: TimeAmount
     /// A marker sent in every call (raw TCP payload, HTTP header), so captures can look for it on the wire.
     public var canary: String?
+    /// The HTTP method; nil: GET, or POST when there is a payload.
+    public var method: String?
 
     public init(host: String, port: Int, protocol: Scheme = .http, path: String = "/", payloadSize: Int = 0,
-                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = [], hold: TimeAmount = .zero, canary: String? = nil) {
+                timeout: TimeAmount = .seconds(5), headers: [(String, String)] = [], hold: TimeAmount = .zero, canary: String? = nil,
+                method: String? = nil) {
+        self.method = method
         self.hold = hold
         self.canary = canary
         self.host = host
@@ -127,7 +131,7 @@ public struct TrafficClient: Sendable {
 
     private func exchangeHTTP(group: EventLoopGroup, source: inout String?) throws -> HTTPResponse {
         let promise = group.next().makePromise(of: HTTPResponse.self)
-        var head = HTTPRequestHead(version: .http1_1, method: payloadSize > 0 ? .POST : .GET, uri: path)
+        var head = HTTPRequestHead(version: .http1_1, method: method.map { HTTPMethod(rawValue: $0.uppercased()) } ?? (payloadSize > 0 ? .POST : .GET), uri: path)
         head.headers.add(name: "host", value: target)
         head.headers.add(name: "user-agent", value: "meshlab-client")
         head.headers.add(contentsOf: headers)

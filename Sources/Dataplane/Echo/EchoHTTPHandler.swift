@@ -38,7 +38,23 @@ final class EchoHTTPHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// httpbin's test paths: `/status/<code>` answers with that status, `/delay/<seconds>` answers
+    /// after that long (fractions allowed), so labs can exercise retries and timeouts.
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let parts = head.uri.split(separator: "?")[0].split(separator: "/")
+        if parts.count == 2, parts[0] == "delay", let seconds = Double(parts[1]), seconds > 0 {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+                let (handler, context) = loopBound.value
+                handler.answer(head, status: .ok, context: context)
+            }
+            return
+        }
+        let status = parts.count == 2 && parts[0] == "status" ? Int(parts[1]).map { HTTPResponseStatus(statusCode: $0) } : nil
+        answer(head, status: status ?? .ok, context: context)
+    }
+
+    private func answer(_ head: HTTPRequestHead, status: HTTPResponseStatus, context: ChannelHandlerContext) {
         var reply = identity.reply(protocol: `protocol`, channel: context.channel)
         reply.method = head.method.rawValue
         reply.path = head.uri
@@ -46,7 +62,7 @@ final class EchoHTTPHandler: ChannelInboundHandler {
         let body = (try? JSONEncoder().encode(reply)) ?? Data()
         var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(body.count + 1))])
         if !head.isKeepAlive && head.version.major == 1 { headers.add(name: "connection", value: "close") }
-        let response = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
+        let response = HTTPResponseHead(version: head.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         var buffer = context.channel.allocator.buffer(capacity: body.count + 1)
         buffer.writeBytes(body)

@@ -1,4 +1,6 @@
 import NIOCore
+import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// The bundled echo app: on every port it answers HTTP/1.1, h2c (prior knowledge) and raw TCP,
@@ -24,7 +26,25 @@ public struct EchoServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(identity: identity))
+                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer { kind, channel in
+                        let pipeline = channel.pipeline.syncOperations
+                        // Only raw TCP echoes past the client's half-close; HTTP servers close on the client's EOF.
+                        if kind != .tcp { channel.setOption(.allowRemoteHalfClosure, value: false).whenFailure { _ in } }
+                        switch kind {
+                        case .tcp:
+                            try pipeline.addHandler(RawEchoHandler(identity: identity))
+                        case .http1:
+                            try pipeline.configureHTTPServerPipeline()
+                            try pipeline.addHandler(EchoHTTPHandler(identity: identity, protocol: "HTTP/1.1"))
+                        case .h2c:
+                            _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                                stream.eventLoop.makeCompletedFuture {
+                                    try stream.pipeline.syncOperations.addHandlers(
+                                        HTTP2FramePayloadToHTTP1ServerCodec(), EchoHTTPHandler(identity: identity, protocol: "h2c"))
+                                }
+                            }
+                        }
+                    })
                 }
             }
         return try ports.map { try bootstrap.bind(host: "0.0.0.0", port: $0).wait() }

@@ -1,3 +1,5 @@
+import struct MeshLab.RouteRule
+
 /// What each ztunnel knows about the mesh: MeshLab's equivalent of Istio's WDS. Compiled from the
 /// lab, pushed to every ztunnel over its config socket, pushed again on every change.
 public struct MeshConfig: Codable, Hashable, Sendable {
@@ -6,8 +8,12 @@ public struct MeshConfig: Codable, Hashable, Sendable {
     public var workloads: [Workload]
     public var services: [MeshService]
     public var policies: [Authorization]
+    /// The HTTPRoutes waypoints apply.
+    public var routes: [ServiceRoute]
 
-    public init(version: Int, trustDomain: String, workloads: [Workload], services: [MeshService], policies: [Authorization]) {
+    public init(version: Int, trustDomain: String, workloads: [Workload], services: [MeshService], policies: [Authorization],
+                routes: [ServiceRoute] = []) {
+        self.routes = routes
         self.version = version
         self.trustDomain = trustDomain
         self.workloads = workloads
@@ -17,6 +23,23 @@ public struct MeshConfig: Codable, Hashable, Sendable {
 
     /// What ztunnel enforces: the policies no waypoint has taken over.
     public var l4Policies: [Authorization] { policies.filter { $0.waypoint == nil } }
+}
+
+/// An HTTPRoute as a waypoint applies it: the lab's rules for one service.
+public struct ServiceRoute: Codable, Hashable, Sendable {
+    /// `namespace/name`, as logs and metrics name it.
+    public var name: String
+    public var namespace: String
+    /// The service it is bound to, by hostname; backends name services of the same namespace.
+    public var service: String
+    public var rules: [RouteRule]
+
+    public init(name: String, namespace: String, service: String, rules: [RouteRule]) {
+        self.name = name
+        self.namespace = namespace
+        self.service = service
+        self.rules = rules
+    }
 }
 
 /// How traffic reaches a workload: through HBONE (it is in the ambient mesh) or as plain TCP.

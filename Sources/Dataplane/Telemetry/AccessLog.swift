@@ -34,6 +34,12 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     public var path: String?
     public var status: Int?
     public var requestID: String?
+    /// At a waypoint: the HTTPRoute rule taken (`ns/name#index`), the upstream it went to, how many
+    /// attempts it took, and Envoy's response flags (FI fault abort, DI delay, UT timeout, UF connect failure).
+    public var route: String?
+    public var upstreamHost: String?
+    public var attempts: Int?
+    public var responseFlags: String?
 
     public init(event: Kind, id: String, direction: String) {
         self.event = event
@@ -72,8 +78,8 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case time, event, id, direction, policy, allowed, reason, error, method, path, status
-        case requestID = "request.id"
+        case time, event, id, direction, policy, allowed, reason, error, method, path, status, route, attempts
+        case requestID = "request.id", upstreamHost = "upstream.host", responseFlags = "response_flags"
         case srcAddr = "src.addr", srcWorkload = "src.workload", srcNamespace = "src.namespace", srcIdentity = "src.identity"
         case dstAddr = "dst.addr", dstHboneAddr = "dst.hbone_addr", hboneConnection = "hbone.connection", traceParent = "trace.parent", dstService = "dst.service"
         case dstWorkload = "dst.workload", dstIdentity = "dst.identity"

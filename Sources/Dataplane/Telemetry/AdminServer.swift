@@ -50,7 +50,7 @@ private final class AdminHandler: ChannelInboundHandler {
             channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
         }
         switch (port, path) {
-        case (15020, "/metrics"): send(.ok, ztunnel.metrics.render())
+        case (15020, "/metrics"): send(.ok, ztunnel.metrics.render() + ztunnel.requestMetrics.render())
         case (15021, "/healthz/ready"): send(.ok, "ready\n")
         case (15000, "/config_dump"):
             ztunnel.dump().whenComplete { result in

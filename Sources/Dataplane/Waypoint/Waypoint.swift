@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// The waypoint role: HBONE in on 15008 with the waypoint's identity; each CONNECT (authority: the
@@ -32,17 +33,58 @@ extension ZTunnel {
         let target = WaypointProxy.Target(ip: ip, port: port, service: service, workload: workload)
         return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
             do {
+                // The waypoint speaks what the client speaks: HTTP/1.1, h2c, or plain TCP passed through.
                 let pipeline = stream.pipeline.syncOperations
-                try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                try pipeline.addHandler(HTTPResponseEncoder())
-                try pipeline.addHandler(WaypointProxy(ztunnel: self, waypoint: waypoint, peer: peer, source: source, target: target))
+                try pipeline.addHandler(ProtocolSniffer { kind, stream in
+                    let pipeline = stream.pipeline.syncOperations
+                    let proxy: @Sendable () -> WaypointProxy = { WaypointProxy(ztunnel: self, waypoint: waypoint, peer: peer, source: source, target: target) }
+                    switch kind {
+                    case .http1:
+                        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                        try pipeline.addHandler(HTTPResponseEncoder())
+                        try pipeline.addHandler(proxy())
+                    case .h2c:
+                        _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { h2 in
+                            h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy()) }
+                        }
+                    case .tcp:
+                        try pipeline.addHandler(Holdback())
+                        self.passThrough(stream, from: waypoint, to: target)
+                    }
+                })
                 let holdback = try pipeline.handler(type: Holdback.self)
                 holdback.release(try pipeline.context(handler: holdback))
+                pipeline.removeHandler(holdback, promise: nil)  // a TCP pass-through installs its own
                 stream.setOption(.autoRead, value: true).whenFailure { _ in }
             } catch {
                 stream.close(promise: nil)
             }
         })
+    }
+
+    /// Traffic that is not HTTP goes on as it came, over HBONE to the destination (Envoy's TCP proxy).
+    private func passThrough(_ stream: Channel, from waypoint: Workload, to target: WaypointProxy.Target) {
+        guard let (destination, port) = destination(of: target) else {
+            stream.close(promise: nil)
+            return
+        }
+        var event = ConnectionEvent(event: .opened, id: nextID(), direction: "outbound")
+        event.dstAddr = "\(destination.address):\(port)"
+        event.dstWorkload = destination.name
+        event.dstService = target.service?.hostname
+        let started = ContinuousClock.now
+        let tunnel = openTunnel(from: waypoint, to: destination, authority: "\(destination.address):\(port)", downstream: stream, id: event.id)
+        event.hboneConnection = tunnel.connection
+        log.write(event)
+        let opened = event
+        tunnel.tunnel.whenComplete { result in
+            switch result {
+            case .success(let upstream):
+                self.glue(stream, upstream) { sent, received in self.log.write(opened.closed(sent: sent, received: received, since: started)) }
+            case .failure:
+                stream.close(promise: nil)
+            }
+        }
     }
 
     /// The policies a waypoint enforces.

@@ -30,8 +30,9 @@ extension ZTunnel {
             guard let endpoint = pickEndpoint(service) else {
                 return .refuse("service \(service.namespace)/\(service.name) has no endpoints")
             }
+            // An endpoint with a waypoint of its own (a service account's) is reached through it.
             return endpoint.tunnel == .hbone
-                ? .hbone(endpoint, authority: "\(endpoint.address):\(mapping.targetPort)", service: service)
+                ? .hbone(waypoint(endpoint.waypoint, for: source) ?? endpoint, authority: "\(endpoint.address):\(mapping.targetPort)", service: service)
                 : .passthrough(host: endpoint.address, port: mapping.targetPort, workload: endpoint, service: service)
         }
         if let workload = mesh?.workload(at: ip), workload.tunnel == .hbone {

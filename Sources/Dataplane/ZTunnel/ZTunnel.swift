@@ -29,6 +29,9 @@ public final class ZTunnel: @unchecked Sendable {
     let pool: NIOThreadPool
     let log = AccessLog()
     public let metrics = TCPMetrics()
+    /// Waypoint role: HTTP request metrics, and the HTTPRoute state (weighted picks, fault counts).
+    public let requestMetrics = RequestMetrics()
+    let routes = RouteTable()
     let connectTimeout = TimeAmount.seconds(10)
 
     var mesh: MeshIndex?

@@ -10,6 +10,7 @@ public enum NamespaceItem: Sendable {
     case pod(Pod)
     case service(Service)
     case policy(AuthorizationPolicy)
+    case route(HTTPRoute)
 }
 
 /// Lab bodies are ordinary Swift: `for`, `if`, `switch` and helper functions all work.
@@ -35,6 +36,7 @@ public enum NamespaceBuilder {
     public static func buildExpression(_ pod: Pod) -> [NamespaceItem] { [.pod(pod)] }
     public static func buildExpression(_ service: Service) -> [NamespaceItem] { [.service(service)] }
     public static func buildExpression(_ policy: AuthorizationPolicy) -> [NamespaceItem] { [.policy(policy)] }
+    public static func buildExpression(_ route: HTTPRoute) -> [NamespaceItem] { [.route(route)] }
     public static func buildExpression(_ items: [NamespaceItem]) -> [NamespaceItem] { items }
     @available(*, unavailable, message: "a Node belongs in the Lab { … } body, not inside a Namespace")
     public static func buildExpression(_ node: Node) -> [NamespaceItem] { [] }

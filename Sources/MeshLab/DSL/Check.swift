@@ -11,6 +11,8 @@ public struct Check: Codable, Hashable, Sendable {
     public var count: Int
     /// Bytes sent per call (HTTP body or raw TCP payload echoed back).
     public var payload: Int
+    /// HTTP: the request each call makes (nil: GET /, or POST / with a payload).
+    public var request: Request?
     public var expect: [Expectation]
     /// A change made while every call's connection is held open (raw TCP): each call sends, the
     /// change happens, then it sends again and half-closes. The lab is put back afterwards.
@@ -18,8 +20,8 @@ public struct Check: Codable, Hashable, Sendable {
     public var at: SourceLocation
 
     public init(
-        _ name: String, from: String, to: CallTarget, protocol: CallProtocol = .http, count: Int = 1, payload: Int = 0,
-        during: Change? = nil, expect: [Expectation], file: String = #filePath, line: Int = #line
+        _ name: String, from: String, to: CallTarget, protocol: CallProtocol = .http, request: Request? = nil, count: Int = 1,
+        payload: Int = 0, during: Change? = nil, expect: [Expectation], file: String = #filePath, line: Int = #line
     ) {
         self.during = during
         self.name = name
@@ -28,6 +30,7 @@ public struct Check: Codable, Hashable, Sendable {
         self.protocol = `protocol`
         self.count = count
         self.payload = payload
+        self.request = request
         self.expect = expect
         self.at = SourceLocation(file: file, line: line)
     }
@@ -44,6 +47,22 @@ public enum CallTarget: Codable, Hashable, Sendable {
 
 public enum CallProtocol: String, Codable, Hashable, Sendable {
     case http, h2, tcp
+}
+
+/// The HTTP request a check's calls make: `.get("/reviews", headers: ["x-version": "v2"])`.
+public struct Request: Codable, Hashable, Sendable {
+    public var method: String
+    public var path: String
+    public var headers: [String: String]
+
+    public init(method: String, path: String = "/", headers: [String: String] = [:]) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+    }
+
+    public static func get(_ path: String = "/", headers: [String: String] = [:]) -> Request { Request(method: "GET", path: path, headers: headers) }
+    public static func post(_ path: String = "/", headers: [String: String] = [:]) -> Request { Request(method: "POST", path: path, headers: headers) }
 }
 
 /// A change to a running lab, made in the middle of a check's long-lived connections.
@@ -68,6 +87,12 @@ public indirect enum Expectation: Codable, Hashable, Sendable {
     case reachedAny([String])
     /// Each of these pods answered at least once (spread over a service's endpoints).
     case spreadOver([String])
+    /// Exactly this many calls were answered by each pod, and none by others (weighted routing).
+    case split([String: Int])
+    /// Exactly this many calls got each HTTP status (a fault injected into some of them).
+    case statuses([Int: Int])
+    /// Every call took at least this many milliseconds (an injected delay).
+    case tookAtLeast(milliseconds: Int)
     /// The server saw the caller's own pod address as the source (true), or another one (false).
     case sourcePreserved(Bool)
     /// The destination ztunnel saw these SPIFFE identities (nil: not checked) over mutual TLS.

@@ -5,6 +5,7 @@ public struct Namespace: Codable, Hashable, Sendable {
     public var pods: [Pod]
     public var services: [Service]
     public var policies: [AuthorizationPolicy]
+    public var routes: [HTTPRoute]
     /// The waypoint its workloads and services use (`istio.io/use-waypoint`), a Waypoint declared in it.
     public var waypoint: String?
     public var at: SourceLocation
@@ -21,11 +22,13 @@ public struct Namespace: Codable, Hashable, Sendable {
         self.pods = []
         self.services = []
         self.policies = []
+        self.routes = []
         for item in content() {
             switch item {
             case .pod(let pod): pods.append(pod)
             case .service(let service): services.append(service)
             case .policy(let policy): policies.append(policy)
+            case .route(let route): routes.append(route)
             }
         }
     }

@@ -42,9 +42,22 @@ public enum App: Codable, Hashable, Sendable {
     }
 }
 
-/// A waypoint for its namespace (`Namespace("x", mode: .ambient, waypoint: "waypoint") { Waypoint("waypoint") }`):
-/// a pod running MeshLab's L7 proxy with its own identity (service account = its name), outside
-/// ztunnel's capture. Traffic to the namespace's workloads and services goes through it.
-public func Waypoint(_ name: String, node: String? = nil, file: String = #filePath, line: Int = #line) -> Pod {
-    Pod(name, serviceAccount: name, labels: ["gateway.networking.k8s.io/gateway-name": name], node: node, app: .waypoint, file: file, line: line)
+/// A waypoint (Istio's waypoint Gateway): a pod running MeshLab's L7 proxy with its own identity
+/// (service account = its name), outside ztunnel's capture.
+/// - For a namespace: `Namespace("x", mode: .ambient, waypoint: "waypoint") { Waypoint("waypoint") }`;
+///   traffic to the namespace's services and workloads goes through it.
+/// - For a service account: `Waypoint("reviews-waypoint", for: "reviews")`; traffic to workloads
+///   running as `reviews` goes through it, ahead of any namespace waypoint.
+public func Waypoint(_ name: String, for serviceAccount: String? = nil, node: String? = nil, file: String = #filePath, line: Int = #line) -> Pod {
+    var labels = ["gateway.networking.k8s.io/gateway-name": name]
+    labels[Pod.waypointServiceAccountLabel] = serviceAccount
+    return Pod(name, serviceAccount: name, labels: labels, node: node, app: .waypoint, file: file, line: line)
+}
+
+extension Pod {
+    /// The label (Istio 1.18's Gateway annotation) naming the service account a waypoint serves.
+    public static let waypointServiceAccountLabel = "istio.io/for-service-account"
+
+    /// For a waypoint pod: the service account it serves, nil for a namespace waypoint.
+    public var waypointServiceAccount: String? { app == .waypoint ? labels[Self.waypointServiceAccountLabel] : nil }
 }

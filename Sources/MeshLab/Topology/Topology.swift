@@ -9,6 +9,13 @@ public struct Topology: Codable, Hashable, Sendable {
     /// One ztunnel per node, when any namespace is ambient: a pod of its own (istio-system's DaemonSet).
     public var ztunnels: [ZTunnelInfo]
     public var policies: [PolicyInfo]
+    /// HTTPRoutes with the namespace they were declared in (their service and backends live there).
+    public var routes: [RouteInfo]
+
+    public struct RouteInfo: Codable, Hashable, Sendable {
+        public var namespace: String
+        public var route: HTTPRoute
+    }
 
     /// A policy with the pods its selector picked (`namespace/name`; empty for namespace-wide policies).
     public struct PolicyInfo: Codable, Hashable, Sendable {
@@ -124,13 +131,15 @@ public struct Topology: Codable, Hashable, Sendable {
                 usedVeths.insert(veth)
             }
             let declared = spec.namespaces.first { $0.name == namespace }!
-            // A waypoint is reached over HBONE directly, never captured; the others use their namespace's.
+            // A waypoint is reached over HBONE directly, never captured; the others use their service
+            // account's waypoint, else their namespace's.
             let isWaypoint = pod.app == .waypoint
+            let waypoint = declared.pods.first { $0.waypointServiceAccount == pod.serviceAccount }?.name ?? declared.waypoint
             pods.append(PodInfo(
                 namespace: namespace, name: pod.name, mode: isWaypoint ? .none : declared.mode, node: nodeName, ip: ip,
                 netns: Naming.podNetns(lab: spec.name, namespace: namespace, pod: pod.name),
                 hostVeth: veth, serviceAccount: pod.serviceAccount, labels: pod.labels, app: pod.app, at: pod.at,
-                waypoint: isWaypoint ? nil : declared.waypoint.map { "\(namespace)/\($0)" }))
+                waypoint: isWaypoint ? nil : waypoint.map { "\(namespace)/\($0)" }))
         }
         self.pods = pods
 
@@ -161,6 +170,8 @@ public struct Topology: Codable, Hashable, Sendable {
                 } ?? [])
             }
         }
+
+        routes = spec.namespaces.flatMap { namespace in namespace.routes.map { RouteInfo(namespace: namespace.name, route: $0) } }
 
         let meshed = spec.namespaces.contains { $0.mode == .ambient }
         ztunnels = meshed ? nodes.map { node in

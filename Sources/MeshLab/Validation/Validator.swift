@@ -11,7 +11,7 @@ public let meshReservedPorts: [Int: String] = [
     15008: "HBONE", 15020: "ztunnel metrics", 15021: "ztunnel readiness", 15053: "ztunnel DNS",
 ]
 
-private struct Validator {
+struct Validator {
     let lab: LabSpec
     var errors: [LabError] = []
     /// Capacity checks need a usable pod block size; a bad one is reported once, by itself.
@@ -162,6 +162,8 @@ private struct Validator {
             checkPods(in: namespace, nodes: nodeNames)
             checkServices(in: namespace)
             checkPolicies(in: namespace)
+            checkWaypoints(in: namespace)
+            checkRoutes(in: namespace)
         }
         if let vips = CIDR(lab.settings.serviceCIDR) {
             let services = lab.namespaces.reduce(0) { $0 + $1.services.count }

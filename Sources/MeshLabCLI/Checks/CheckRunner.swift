@@ -122,7 +122,13 @@ struct CheckRunner {
         case .service(let service, let port): address = "\(topology.services.first { "\($0.namespace)/\($0.name)" == service }!.vip):\(port)"
         case .address(let ip, let port): address = "\(ip):\(port)"
         }
-        return ["client", "\(check.protocol.rawValue)://\(address)/", "-n", String(check.count), "--payload", String(check.payload), "--timeout", "3"]
+        var arguments = ["client", "\(check.protocol.rawValue)://\(address)\(check.request?.path ?? "/")", "-n", String(check.count),
+                         "--payload", String(check.payload), "--timeout", "3"]
+        if let request = check.request {
+            arguments += ["--method", request.method]
+            arguments += request.headers.sorted { $0.key < $1.key }.flatMap { ["--header", "\($0.key):\($0.value)"] }
+        }
+        return arguments
     }
 
     private var nodeLevel: Bool { !topology.settings.redirect.isInPod }
@@ -144,6 +150,9 @@ struct CheckRunner {
         case .status(let code): evidence.allAnswered(status: code)
         case .reachedAny(let pods): evidence.answered(byAnyOf: pods)
         case .spreadOver(let pods): evidence.spread(over: pods)
+        case .split(let counts): evidence.split(counts)
+        case .statuses(let counts): evidence.statuses(counts)
+        case .tookAtLeast(let milliseconds): evidence.tookAtLeast(milliseconds: milliseconds)
         case .sourcePreserved(let preserved): evidence.sourcePreserved(preserved)
         case .mtls(let client, let server): evidence.mutualTLS(client: client, server: server)
         case .plaintext: evidence.plaintext()

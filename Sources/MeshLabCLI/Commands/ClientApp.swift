@@ -47,6 +47,9 @@ struct ClientApp: ParsableCommand {
     @Flag(help: "Print one summary line instead of a line per call.")
     var summary = false
 
+    @Option(help: "HTTP method (default: GET, or POST with a payload).")
+    var method: String?
+
     @Option(name: .customLong("header"), help: "An extra HTTP header as name:value (repeatable).")
     var headers: [String] = []
 
@@ -107,6 +110,6 @@ struct ClientApp: ParsableCommand {
         }
         return TrafficClient(host: String(authority[..<colon]), port: port, protocol: proto, path: path,
                              payloadSize: payload, timeout: .milliseconds(Int64((timeout + hold) * 1000)), headers: extra,
-                             hold: .milliseconds(Int64(hold * 1000)), canary: canary)
+                             hold: .milliseconds(Int64(hold * 1000)), canary: canary, method: method)
     }
 }

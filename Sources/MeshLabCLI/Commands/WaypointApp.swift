@@ -22,9 +22,11 @@ struct WaypointApp: ParsableCommand {
         let netns = Naming.podNetns(lab: lab, namespace: parts[0], pod: parts[1])
         // Its log ids read `waypoint <ns>/<name>-<n>`, so checks can name the hop.
         let proxy = ZTunnel(node: "waypoint \(pod)", mode: .node(netns: netns), role: .waypoint(uid: pod), eventLoop: group.next(), pool: pool)
+        let admin = try AdminServer.start(ztunnel: proxy, group: group)
+        defer { admin.forEach { $0.close(promise: nil) } }
         let server = try ConfigServer.start(path: LabPaths.waypointConfigSocket(lab: lab, pod: pod), ztunnel: proxy, group: group)
         NetnsProcess.signalReady()
-        print("waypoint \(lab) \(pod) ready on \(node): HBONE 15008")
+        print("waypoint \(lab) \(pod) ready on \(node): HBONE 15008, metrics 15020")
         try server.closeFuture.wait()
     }
 }

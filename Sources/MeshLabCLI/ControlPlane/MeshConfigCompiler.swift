@@ -16,7 +16,11 @@ enum MeshConfigCompiler {
                         waypoint: service.waypoint)
         }
         return MeshConfig(version: version, trustDomain: topology.settings.trustDomain, workloads: workloads, services: services,
-                          policies: topology.policies.map(authorization))
+                          policies: topology.policies.map(authorization),
+                          routes: topology.routes.map { resolved in
+                              ServiceRoute(name: "\(resolved.namespace)/\(resolved.route.name)", namespace: resolved.namespace,
+                                           service: "\(resolved.route.service).\(resolved.namespace).svc.cluster.local", rules: resolved.route.rules)
+                          })
     }
 
     /// The ztunnel form of a policy: each rule's sources become one clause and its operations another.

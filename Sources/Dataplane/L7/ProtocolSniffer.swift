@@ -1,0 +1,48 @@
+import NIOCore
+
+/// Reads the first bytes of a connection and lets its owner install the matching protocol's
+/// handlers: the HTTP/2 preface → h2c, an HTTP method → HTTP/1.1, anything else → raw TCP. Used by
+/// the echo app and by waypoints, which speak what the client speaks.
+final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    private static let methods = ["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE "].map { Array($0.utf8) }
+
+    enum Kind { case h2c, http1, tcp }
+
+    private let install: (Kind, Channel) throws -> Void
+    private var buffered: ByteBuffer?
+
+    init(install: @escaping (Kind, Channel) throws -> Void) { self.install = install }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffered == nil { buffered = incoming } else { buffered!.writeBuffer(&incoming) }
+        let head = Array(buffered!.readableBytesView.prefix(Self.preface.count))
+        guard let kind = classify(head) else { return }  // need more bytes
+        do {
+            try install(kind, context.channel)
+            let bytes = buffered!
+            buffered = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+
+    private func classify(_ head: [UInt8]) -> Kind? {
+        if head.starts(with: Self.preface) { return .h2c }
+        if Self.preface.starts(with: head) { return nil }
+        if Self.methods.contains(where: { head.starts(with: $0) }) { return .http1 }
+        if Self.methods.contains(where: { $0.starts(with: head) }) { return nil }
+        return .tcp
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        buffered = nil
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One request through a waypoint, from its route to the relayed response: authorization, faults,
+/// then attempts upstream (a retry after a connect failure, a reset before the answer, or a 503,
+/// while the rule allows) within the rule's timeout.
+final class ProxiedRequest: @unchecked Sendable {
+    let request: HTTPRequestHead
+    private let proxy: WaypointProxy
+    private let context: ChannelHandlerContext
+    private let body: ByteBuffer
+    private let started = ContinuousClock.now
+    private var event: ConnectionEvent
+    private var labels = RequestMetrics.Labels()
+    private var decision = RouteTable.Decision()
+    private var attempts = 0
+    /// The response head has gone downstream: from here on there is no retry and no local answer.
+    private var relayed = false
+    private var done = false
+    private var deadline: Scheduled<Void>?
+    private var current: UpstreamConnection?
+
+    private var ztunnel: ZTunnel { proxy.ztunnel }
+
+    init(proxy: WaypointProxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: ByteBuffer) {
+        var request = request
+        if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: UUID().uuidString.lowercased()) }
+        self.request = request
+        self.proxy = proxy
+        self.context = context
+        self.body = body
+        event = ConnectionEvent(event: .policy, id: proxy.ztunnel.nextID(), direction: "inbound")
+        event.srcAddr = proxy.source
+        event.srcIdentity = proxy.peer?.uri
+        event.srcNamespace = proxy.peer?.namespace
+        event.dstAddr = "\(proxy.target.ip):\(proxy.target.port)"
+        event.dstService = proxy.target.service?.hostname
+        event.method = "\(request.method)"
+        event.path = request.uri
+        event.requestID = request.headers.first(name: "x-request-id")
+        let sourceIP = String(proxy.source.split(separator: ":").first ?? "")
+        let caller = proxy.ztunnel.mesh?.workload(at: sourceIP)
+        labels.sourceWorkload = caller?.name ?? "unknown"
+        labels.sourceNamespace = caller?.namespace ?? proxy.peer?.namespace ?? "unknown"
+        labels.sourcePrincipal = proxy.peer?.uri ?? "unknown"
+        labels.requestProtocol = request.version.major == 2 ? "http2" : "http"
+    }
+
+    func start() {
+        guard let mesh = ztunnel.mesh else { return answer(503, "no config", flags: "UH") }
+        decision = ztunnel.routes.decide(request, to: proxy.target.service, port: proxy.target.port, in: mesh)
+        event.route = decision.rule
+        let routed = decision.backend.map { WaypointProxy.Target(ip: $0.service.vips.first ?? "", port: $0.port, service: $0.service) } ?? proxy.target
+        event.dstService = routed.service?.hostname ?? event.dstService
+        labels.destinationService = event.dstService ?? "unknown"
+        guard let (destination, port) = ztunnel.destination(of: routed) else {
+            return answer(503, "no healthy upstream", flags: "UH")
+        }
+        aim(at: destination, port: port)
+        let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: String(proxy.source.split(separator: ":").first ?? ""),
+                                    destinationIP: destination.address, destinationPort: port, destination: destination,
+                                    method: "\(request.method)", path: request.uri)
+        let verdict = authorize(facts, policies: ztunnel.waypointPolicies(proxy.waypoint.uid))
+        event.allowed = verdict.allowed
+        event.policy = verdict.policy
+        event.reason = verdict.reason
+        ztunnel.logEvent(event)
+        guard verdict.allowed else { return answer(403, "RBAC: access denied", flags: "-") }
+        let proceed: @Sendable () -> Void = {
+            if let status = self.decision.abortStatus { return self.answer(status, "fault filter abort", flags: "FI") }
+            if let timeout = self.decision.timeoutMilliseconds {
+                self.deadline = self.context.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout))) { self.timedOut() }
+            }
+            self.attempt(routed, to: destination, port: port)
+        }
+        if let delay = decision.delayMilliseconds {
+            labels.responseFlags = "DI"
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay))) { proceed() }
+        } else {
+            proceed()
+        }
+    }
+
+    private func aim(at destination: Workload, port: Int) {
+        event.dstWorkload = destination.name
+        event.dstIdentity = ztunnel.identity(of: destination).uri
+        event.upstreamHost = "\(destination.address):\(port)"
+        event.dstHboneAddr = "\(destination.address):15008"
+        labels.destinationWorkload = destination.name
+        labels.destinationNamespace = destination.namespace
+        labels.destinationPrincipal = event.dstIdentity ?? "unknown"
+    }
+
+    private func attempt(_ routed: WaypointProxy.Target, to destination: Workload, port: Int) {
+        attempts += 1
+        aim(at: destination, port: port)
+        proxy.upstream(to: destination, port: port, context: context, id: event.id).whenComplete { result in
+            guard !self.done else { return }
+            switch result {
+            case .failure(let error):
+                self.retry(routed, else: (503, "upstream connect error: \(error)", "UF"))
+            case .success(let connection):
+                self.current = connection
+                self.event.hboneConnection = connection.hboneConnection
+                connection.send(self.upstreamHead(), self.body, .init(
+                    head: { head in
+                        // Istio retries a 503 by default; the last attempt's answer goes back as it is.
+                        if head.status == .serviceUnavailable && self.attempts <= self.decision.retries { return false }
+                        self.relay(head)
+                        return true
+                    },
+                    body: { self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer($0))), promise: nil) },
+                    end: {
+                        guard !self.done else { return }
+                        guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
+                        self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+                        self.complete()
+                    },
+                    failed: { _ in
+                        guard !self.done else { return }
+                        self.proxy.discard(connection)
+                        guard !self.relayed else {
+                            self.context.close(promise: nil)
+                            return self.complete(flags: "UC")
+                        }
+                        self.retry(routed, else: (503, "upstream connect error or disconnect/reset before headers", "UC"))
+                    }))
+            }
+        }
+    }
+
+    private func retry(_ routed: WaypointProxy.Target, else failure: (status: Int, text: String, flags: String)) {
+        if attempts <= decision.retries, let (destination, port) = ztunnel.destination(of: routed) {
+            attempt(routed, to: destination, port: port)
+        } else {
+            answer(failure.status, failure.text, flags: failure.flags)
+        }
+    }
+
+    private func timedOut() {
+        guard !done else { return }
+        if let current { proxy.discard(current) }
+        guard !relayed else {
+            context.close(promise: nil)
+            return complete(flags: "UT")
+        }
+        answer(504, "upstream request timeout", flags: "UT")
+    }
+
+    /// The request as it goes upstream: HTTP/1.1, without hop-by-hop headers, with its length.
+    private func upstreamHead() -> HTTPRequestHead {
+        var head = request
+        head.version = .http1_1
+        Self.hopByHop.forEach { head.headers.remove(name: $0) }
+        head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        if head.headers["host"].isEmpty { head.headers.add(name: "host", value: "\(proxy.target.ip):\(proxy.target.port)") }
+        return head
+    }
+
+    private func relay(_ upstream: HTTPResponseHead) {
+        var head = upstream
+        head.version = request.version.major == 1 ? request.version : .http1_1
+        Self.hopByHop.forEach { head.headers.remove(name: $0) }
+        if !request.isKeepAlive && request.version.major == 1 { head.headers.add(name: "connection", value: "close") }
+        relayed = true
+        event.status = Int(head.status.code)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+    }
+
+    /// The waypoint's own answer (Envoy's local reply): a denial, a fault, a timeout, no upstream.
+    private func answer(_ status: Int, _ text: String, flags: String) {
+        guard !done else { return }
+        var head = HTTPResponseHead(version: request.version.major == 1 ? request.version : .http1_1, status: HTTPResponseStatus(statusCode: status))
+        head.headers.add(name: "content-length", value: String(text.utf8.count + 1))
+        head.headers.add(name: "content-type", value: "text/plain")
+        if !request.isKeepAlive && request.version.major == 1 { head.headers.add(name: "connection", value: "close") }
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: text + "\n")))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+        event.status = status
+        if status != 403 { event.error = text }
+        complete(flags: flags)
+    }
+
+    /// The request's closing log line and its count in `istio_requests_total`.
+    private func complete(flags: String? = nil) {
+        guard !done else { return }
+        done = true
+        deadline?.cancel()
+        var closed = event.closed(sent: 0, received: 0, since: started)
+        (closed.bytesSent, closed.bytesRecv) = (nil, nil)
+        closed.attempts = attempts
+        if let flags { labels.responseFlags = flags }
+        closed.responseFlags = labels.responseFlags
+        ztunnel.logEvent(closed)
+        labels.responseCode = closed.status ?? 0
+        ztunnel.requestMetrics.record(labels, milliseconds: closed.durationMs ?? 0)
+        proxy.finished(self, context: context)
+    }
+
+    /// Headers that belong to one connection, never forwarded (and forbidden in HTTP/2).
+    private static let hopByHop = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]
+}
