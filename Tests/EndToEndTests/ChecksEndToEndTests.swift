@@ -110,6 +110,12 @@ final class ChecksEndToEndTests: XCTestCase {
                       during: .addPolicy(namespace: "apps", AuthorizationPolicy("deny-all", action: .deny) { Rule() }), expect: [.ok])
                 Check("pass: held connections outlive a ztunnel restart (drain)", from: "apps/sleep", to: b, protocol: .tcp, count: 2,
                       during: .ztunnelRestart(node: "node-b"), expect: [.ok])
+                Check("pass: split", from: "apps/sleep", to: .service("apps/echo", port: 80), count: 4, expect: [.split(["apps/echo-a": 2, "apps/echo-b": 2])])
+                Check("fail: split", from: "apps/sleep", to: b, count: 2, expect: [.split(["apps/echo-a": 1, "apps/echo-b": 1])])
+                Check("pass: statuses", from: "apps/sleep", to: b, request: .get("/status/503"), count: 2, expect: [.statuses([503: 2])])
+                Check("fail: statuses", from: "apps/sleep", to: b, count: 2, expect: [.statuses([200: 1, 503: 1])])
+                Check("pass: took at least", from: "apps/sleep", to: b, request: .get("/delay/0.2"), expect: [.tookAtLeast(milliseconds: 200)])
+                Check("fail: took at least", from: "apps/sleep", to: b, expect: [.tookAtLeast(milliseconds: 2000)])
                 Check("pass: not", from: "apps/sleep", to: b, expect: [.not(.requestHeader("x-request-id"))])
                 Check("fail: request header", from: "apps/sleep", to: b, expect: [.requestHeader("x-request-id")])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
@@ -122,7 +128,7 @@ final class ChecksEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: bundles) }
         let run = try Harness.meshlab(["test", lab, "--json", "--junit", junit.path, "--bundle-dir", bundles], expect: 1)
         let report = try XCTUnwrap(JSONDecoder().decode([Report].self, from: Data(run.stdout.utf8)).first)
-        XCTAssertEqual(report.checks.count, 37)
+        XCTAssertEqual(report.checks.count, 43)
         for check in report.checks {
             XCTAssertEqual(check.passed, check.name.hasPrefix("pass:"), "\(check.name): \(check.verdicts)")
         }
@@ -143,6 +149,9 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertTrue(failure("fail: fast path")?.actual.contains(", 0 through the redirect rule") == true)
         XCTAssertTrue(failure("fail: policy hop")?.actual.hasSuffix(" at ztunnel node-b") == true, "\(String(describing: failure("fail: policy hop")))")
         XCTAssertEqual(failure("fail: request header")?.actual, "1 of 1 without it")
+        XCTAssertEqual(failure("fail: split")?.actual, "answered by apps/echo-b 2")
+        XCTAssertEqual(failure("fail: statuses")?.actual, "2× 200")
+        XCTAssertTrue(failure("fail: took at least")?.actual.hasPrefix("the fastest took ") == true)
         XCTAssertEqual(failure("fail: hbone reuse")?.actual, "3 stream(s) over 1 HBONE connection(s)")
         XCTAssertTrue(failure("fail: only hbone")?.actual.contains("non-HBONE packet(s) besides 0 HBONE: tcp 10.244.0.") == true,
                       "\(String(describing: failure("fail: only hbone")))")
@@ -153,8 +162,8 @@ final class ChecksEndToEndTests: XCTestCase {
         XCTAssertEqual(written.filter { $0.hasSuffix(".tar.gz") }.count, 1, "a failing run writes one evidence bundle")
 
         let document = try XMLDocument(contentsOf: junit)
-        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 37)
-        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 18)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 43)
+        XCTAssertEqual(try document.nodes(forXPath: "//failure").count, 21)
         XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='fail: reached']/failure/@message").first?.stringValue,
                        "expected every call answered by apps/echo-a, got apps/echo-b")
         XCTAssertEqual(try Harness.residue(of: "selfcheck"), [], "a failed run still brings the lab down without --keep")
@@ -182,6 +191,48 @@ final class WaypointEndToEndTests: XCTestCase {
         XCTAssertEqual(try get().first?.status, 200)
         try Harness.meshlab("down", "waypoint-l7")
         XCTAssertEqual(try Harness.residue(of: "waypoint-l7"), [])
+    }
+
+    /// The reviews service's VIP in waypoint-l7, and who answered calls to it.
+    private let reviews = "10.96.0.2:9080"
+    private func answeredBy(_ path: String = "/", count: Int, _ extra: [String] = []) throws -> [String] {
+        try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)\(path)", ["-n", String(count)] + extra).map { $0.reply?.pod ?? "-" }
+    }
+
+    func testAppliedRouteTakesEffectForTheNextRequest() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-l7")
+        defer { _ = try? Harness.meshlab("down", "waypoint-l7", expect: nil) }
+        XCTAssertEqual(Set(try answeredBy(count: 4)), ["shop/reviews-v1", "shop/reviews-v2"])
+        // The same lab with the weighted rule sending everything to v2.
+        var spec = try XCTUnwrap(LabCatalog.lab(named: "waypoint-l7"))
+        let shop = try XCTUnwrap(spec.namespaces.firstIndex { $0.name == "shop" })
+        let last = spec.namespaces[shop].routes[0].rules.count - 1
+        spec.namespaces[shop].routes[0].rules[last].backends = [.service("reviews-v2")]
+        try Harness.meshlab("apply", try Harness.temporaryFile("waypoint-l7-v2.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)))
+        XCTAssertEqual(try answeredBy(count: 4), Array(repeating: "shop/reviews-v2", count: 4))
+        try Harness.meshlab("apply", "waypoint-l7")
+        XCTAssertEqual(Set(try answeredBy(count: 4)), ["shop/reviews-v1", "shop/reviews-v2"])
+    }
+
+    func testRetriesAreLoggedAndRequestsCountedInIstioRequestsTotal() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-l7")
+        defer { _ = try? Harness.meshlab("down", "waypoint-l7", expect: nil) }
+        let failed = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)/status/503", expect: nil)
+        XCTAssertEqual(failed.first?.status, 503, "the last attempt's answer goes back")
+        let log = try String(contentsOfFile: "/run/meshlab/waypoint-l7/logs/waypoint-shop-waypoint.log", encoding: .utf8)
+        let line = try XCTUnwrap(log.split(separator: "\n").last { $0.contains("\"path\":\"/status/503\"") && $0.contains("\"closed\"") })
+        XCTAssertTrue(line.contains("\"attempts\":3"), "one try and the rule's 2 retries: \(line)")
+        XCTAssertTrue(line.contains("\"route\":\"shop/reviews#4\""), "\(line)")
+        XCTAssertEqual(try answeredBy(count: 4).count, 4)
+        let metrics = try Harness.meshlab("exec", "--lab", "waypoint-l7", "shop/waypoint", "--", "curl", "-s", "http://127.0.0.1:15020/metrics").stdout
+        let requests = metrics.split(separator: "\n").filter { $0.hasPrefix("istio_requests_total{") }
+        XCTAssertTrue(requests.contains { $0.contains("destination_service=\"reviews.shop.svc.cluster.local\"") && $0.contains("response_code=\"503\"")
+                                          && $0.contains("source_principal=\"spiffe://cluster.local/ns/shop/sa/sleep\"") && $0.contains("source_workload=\"sleep\"") },
+                      metrics)
+        let answered = requests.filter { $0.contains("response_code=\"200\"") }.compactMap { Int($0.split(separator: " ").last ?? "") }
+        XCTAssertEqual(answered.reduce(0, +), 4, "each answered request counted once, by destination workload: \(metrics)")
     }
 }
 

@@ -172,3 +172,66 @@ extension ValidationTests {
                                                                               .neverInPlaintext(on: "a")]))), [])
     }
 }
+
+/// HTTPRoutes and waypoints: errors name the declaration and say what to do.
+final class RouteValidationTests: XCTestCase {
+    private func lab(waypoint: String? = "waypoint", @NamespaceBuilder _ extra: () -> [NamespaceItem]) -> LabSpec {
+        let items = extra()
+        return Lab("r") {
+            Node("a")
+            Namespace("shop", mode: .ambient, waypoint: waypoint) {
+                Waypoint("waypoint")
+                Pod("reviews", serviceAccount: "reviews", app: .echo(ports: [9080]))
+                Service("reviews", ports: [.port(9080)])
+                items
+            }
+        }
+    }
+
+    private func errors(_ lab: LabSpec) -> [String] { validate(lab).map(\.message) }
+
+    func testAValidRouteHasNoErrors() {
+        XCTAssertEqual(errors(lab {
+            HTTPRoute("r", service: "reviews") {
+                RouteRule(matches: [.path(.regex("/items/[0-9]+"))], backends: [.service("reviews", weight: 2)],
+                          fault: .delay(.milliseconds(5), percent: 10), timeout: .seconds(1), retries: 2)
+            }
+        }), [])
+    }
+
+    func testRouteErrorsSayWhatAndWhere() {
+        let line = #line + 3
+        let found = validate(lab {
+            HTTPRoute("r", service: "reviews") {
+                RouteRule(matches: [.path(.regex("(")), .path(.prefix("api"))], backends: [.service("ratings"), .service("reviews", port: 80)],
+                          fault: .abort(700, percent: 120), timeout: .zero, retries: 11)
+            }
+        })
+        let messages = found.map(\.message)
+        for expected in ["sends to service 'ratings', which namespace 'shop' does not declare", "sends to port 80 of 'reviews'",
+                         "aborts with status 700", "into 120.0% of requests", "timeout of 0 ms", "retries 11 times",
+                         "invalid regular expression '('", "matches path 'api'"] {
+            XCTAssertTrue(messages.contains { $0.contains(expected) }, "\(expected) not in \(messages)")
+        }
+        XCTAssertTrue(found.allSatisfy { $0.at?.line == line && $0.hint != nil }, "\(found)")
+    }
+
+    func testARouteNeedsItsServiceAndAWaypoint() {
+        XCTAssertEqual(errors(lab { HTTPRoute("r", service: "ratings") { RouteRule() } }),
+                       ["HTTPRoute 'shop/r' is for service 'ratings', which namespace 'shop' does not declare"])
+        XCTAssertEqual(errors(lab(waypoint: nil) { HTTPRoute("r", service: "reviews") { RouteRule() } }),
+                       ["HTTPRoute 'shop/r' needs a waypoint to apply it, and namespace 'shop' has none"])
+    }
+
+    func testAServiceAccountWaypointMustServeSomeone() {
+        XCTAssertEqual(errors(lab { Waypoint("ratings-waypoint", for: "ratings") }),
+                       ["waypoint 'shop/ratings-waypoint' serves service account 'ratings', which no pod in 'shop' runs as"])
+    }
+
+    func testServiceAccountWaypointsTakeTheirPodsAheadOfTheNamespaceWaypoint() throws {
+        let topology = try Topology(lab { Waypoint("reviews-waypoint", for: "reviews") })
+        XCTAssertEqual(topology.pod("shop/reviews")?.waypoint, "shop/reviews-waypoint")
+        XCTAssertEqual(topology.services.first?.waypoint, "shop/waypoint", "services keep the namespace's waypoint")
+        XCTAssertNil(topology.pod("shop/reviews-waypoint")?.waypoint, "a waypoint is never behind one")
+    }
+}

@@ -52,7 +52,7 @@ final class RouteTable {
         guard weights.contains(where: { $0 > 0 }) else { return nil }
         for index in weights.indices { states[key]!.current[index] += weights[index] }
         let current = states[key]!.current
-        let pick = current.indices.max { current[$0] < current[$1] || (current[$0] == current[$1] && $0 < $1) }!
+        let pick = current.indices.max { current[$0] < current[$1] || (current[$0] == current[$1] && $0 > $1) }!  // ties: the first
         states[key]!.current[pick] -= weights.reduce(0, +)
         return pick
     }
