@@ -4,7 +4,7 @@ import Dataplane
 public struct Hop: Codable, Hashable, Sendable {
     /// What the hop is, in the words a path expectation uses: `pod ambient/sleep-a`,
     /// `redirect 15001`, `ztunnel node-a outbound`, `HBONE`, `plaintext`, `redirect 15006`,
-    /// `ztunnel node-b inbound`, `pod ambient/echo-b`.
+    /// `ztunnel node-b inbound`, `pod ambient/echo-b`; a sidecar shows as `sidecar ns/pod outbound|inbound`.
     public var summary: String
     /// The evidence behind it: the rule, the event, what was seen.
     public var evidence: String
@@ -48,7 +48,7 @@ extension Evidence {
             hops.append(Hop(summary: "istioout \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioout: \(tunnel.frames) frame(s)"))
         }
         if let out {
-            hops.append(Hop(summary: "ztunnel \(out.node) outbound",
+            hops.append(Hop(summary: "\(out.hop) outbound",
                             evidence: "[\(out.id)] \(out.srcIdentity ?? "?") → \(out.dstWorkload ?? out.dstAddr ?? "?")\(out.reason.map { " — \($0)" } ?? "")"))
             if let hbone = out.dstHboneAddr {
                 hops.append(Hop(summary: "HBONE", evidence: "mTLS + HTTP/2 CONNECT \(out.dstAddr ?? "") to \(hbone), expecting \(out.dstIdentity ?? "?")"))
@@ -88,7 +88,7 @@ extension Evidence {
         if let event = first {
             let how = event.srcIdentity.map { "over HBONE as \($0)" } ?? "in plaintext (no identity)"
             let decision = event.allowed.map { $0 ? "allowed" : "DENIED" } ?? "refused"
-            hops.append(Hop(summary: "ztunnel \(event.node) inbound",
+            hops.append(Hop(summary: "\(event.hop) inbound",
                             evidence: "[\(event.id)] \(how): \(decision)\(event.policy.map { " by \($0)" } ?? "")\(event.reason.map { " — \($0)" } ?? "")"))
         }
         if let reply = calls.first?.reply {

@@ -14,8 +14,8 @@ extension LabPaths {
 }
 
 extension LabPaths {
-    /// The unix socket a waypoint (`namespace/name`) takes config pushes on.
-    public static func waypointConfigSocket(lab: String, pod: String) -> String {
-        "\(root)/\(lab)/waypoint-\(pod.replacingOccurrences(of: "/", with: "-")).sock"
+    /// The unix socket a waypoint or sidecar (`role`) of pod `namespace/name` takes config pushes on.
+    public static func proxyConfigSocket(lab: String, role: String, pod: String) -> String {
+        "\(root)/\(lab)/\(role)-\(pod.replacingOccurrences(of: "/", with: "-")).sock"
     }
 }

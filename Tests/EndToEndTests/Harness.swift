@@ -92,7 +92,7 @@ enum Harness {
     /// Every trace a lab can leave: its netns, processes inside them, its state directory.
     static func residue(of lab: String) throws -> [String] {
         let netns = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns"))?.filter { $0.hasPrefix(lab + "-") } ?? []
-        let processes = try run("pgrep", ["-af", "meshlab (echo|ztunnel|redirector|waypoint) --lab \(lab) "]).stdout.split(separator: "\n").map(String.init)
+        let processes = try run("pgrep", ["-af", "meshlab (echo|ztunnel|redirector|waypoint|sidecar) --lab \(lab) "]).stdout.split(separator: "\n").map(String.init)
         let state = FileManager.default.fileExists(atPath: "/run/meshlab/\(lab)") ? ["/run/meshlab/\(lab)"] : []
         return netns.map { "netns \($0)" } + processes.map { "process \($0)" } + state
     }

@@ -38,6 +38,10 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
                 Waypoint("waypoint", node: "node-b")
                 Pod("web", serviceAccount: "web", node: "node-a", app: .echo(ports: [8000]))
             }
+            Namespace("injected", mode: .sidecar) {
+                Pod("curl", serviceAccount: "curl", node: "node-b", app: .client)
+                Pod("api", serviceAccount: "api", node: "node-b", app: .echo(ports: [8000]))
+            }
             let echo = "spiffe://cluster.local/ns/mesh/sa/echo"
             Check("same node", from: "mesh/sleep", to: .pod("mesh/near", port: 8000), count: 2,
                   expect: [.ok, .reached("mesh/near"), .sourcePreserved(true), .allowed(at: "ztunnel node-a")])
@@ -49,6 +53,12 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
                   expect: [.ok, .requestHeader("x-request-id"), .allowed(at: "waypoint l7/waypoint"), .mtls(client: "spiffe://cluster.local/ns/l7/sa/waypoint", server: nil)])
             Check("into the mesh", from: "legacy/client", to: .pod("mesh/far", port: 8000), protocol: .tcp, payload: 50000,
                   expect: [.ok, .plaintext, .sourcePreserved(true), .allowed(at: "ztunnel node-b")\(inboundFastPath)])
+            Check("ambient to a sidecar", from: "mesh/sleep", to: .pod("injected/api", port: 8000),
+                  expect: [.ok, .reached("injected/api"), .allowed(at: "sidecar injected/api")])
+            Check("a sidecar to ambient", from: "injected/curl", to: .pod("mesh/near", port: 8000),
+                  expect: [.ok, .reached("mesh/near"), .mtls(client: "spiffe://cluster.local/ns/injected/sa/curl", server: echo)])
+            Check("a sidecar to a waypoint", from: "injected/curl", to: .pod("l7/web", port: 8000),
+                  expect: [.ok, .requestHeader("x-request-id"), .allowed(at: "waypoint l7/waypoint")])
         }
         """
     }
@@ -57,7 +67,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         let before = try Harness.rootNetworkSnapshot()
         for mode in ["inpod", "inpodTproxy", "iptables", "ebpf"] {
             let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
-            XCTAssertTrue(run.stdout.contains("5 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("8 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
             XCTAssertEqual(try Harness.residue(of: "suite-\(mode.lowercased())"), [])
         }
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")

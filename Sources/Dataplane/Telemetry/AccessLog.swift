@@ -50,12 +50,13 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     /// Why a node-level ztunnel's outbound connection took no transport: its destination is on the same node.
     public static let sameNodeReason = "same node: handed to the inbound side directly"
 
-    /// The node whose ztunnel logged the event (ids are `<node>-<n>`), or `waypoint <ns>/<name>`.
+    /// The node whose ztunnel logged the event (ids are `<node>-<n>`), or `waypoint <ns>/<name>`, `sidecar <ns>/<name>`.
     public var node: String { id.split(separator: "-").dropLast().joined(separator: "-") }
 
-    /// Who decided, in the words a check's `at:` uses: `ztunnel node-b` or `waypoint ns/name`.
-    public var hop: String { isWaypoint ? node : "ztunnel \(node)" }
+    /// Who decided, in the words a check's `at:` uses: `ztunnel node-b`, `waypoint ns/name` or `sidecar ns/name`.
+    public var hop: String { isWaypoint || isSidecar ? node : "ztunnel \(node)" }
     public var isWaypoint: Bool { id.hasPrefix("waypoint ") }
+    public var isSidecar: Bool { id.hasPrefix("sidecar ") }
 
     /// The W3C span id the outbound side puts in its CONNECT's traceparent for connection `id`
     /// (FNV-1a of the id), so the inbound side's events can be joined to it exactly.

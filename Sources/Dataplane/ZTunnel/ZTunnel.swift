@@ -12,11 +12,21 @@ public enum CaptureMode: Sendable {
     case node(netns: String)
 }
 
-/// What the process is: a node's ztunnel, or a waypoint (the same HBONE and identity machinery,
-/// with an L7 proxy behind its 15008 instead of local workloads).
+/// What the process is: a node's ztunnel; a waypoint (the same HBONE and identity machinery, with
+/// an L7 proxy behind its 15008 instead of local workloads); or a sidecar, serving its one pod from
+/// inside it (listeners 15001/15006/15008 in the pod, which sidecar-injection rules feed).
 public enum ProxyRole: Sendable {
     case ztunnel
     case waypoint(uid: String)
+    case sidecar(uid: String)
+
+    /// The one workload a waypoint or sidecar serves.
+    var servedUID: String? {
+        switch self {
+        case .ztunnel: nil
+        case .waypoint(let uid), .sidecar(let uid): uid
+        }
+    }
 }
 
 /// MeshLab's ztunnel: one per node, serving that node's ambient pods. All state lives on one
@@ -82,7 +92,7 @@ public final class ZTunnel: @unchecked Sendable {
             self.tls!.install(update.certificates)
             self.mesh = MeshIndex(update.config)
             let local = update.config.workloads.filter { $0.node == self.node && $0.tunnel == .hbone }
-            let keep = Set(local.map(\.uid))
+            let keep = self.role.servedUID.map { Set([$0]) } ?? Set(local.map(\.uid))
             for (uid, listeners) in self.captured where !keep.contains(uid) {
                 listeners.forEach { $0.close(promise: nil) }
                 self.captured[uid] = nil
@@ -90,6 +100,10 @@ public final class ZTunnel: @unchecked Sendable {
             self.reauthorize()
             guard !self.draining else { return self.eventLoop.makeSucceededVoidFuture() }
             if case .waypoint(let uid) = self.role { return self.listenAsWaypoint(uid) }
+            if case .sidecar(let uid) = self.role {
+                guard self.captured[uid] == nil, let pod = self.mesh?.workload(uid: uid) else { return self.eventLoop.makeSucceededVoidFuture() }
+                return self.capture(pod)
+            }
             if case .node(let netns) = self.mode {
                 return self.listenOnNode(netns: netns, serving: local)
             }

@@ -74,6 +74,9 @@ extension Plan {
         }
 
         let ambient = pods.filter { $0.mode == .ambient }
+        // Sidecar injection's REDIRECT rules (outbound → 15001, inbound → 15006), in every mode: the
+        // in-pod ambient rules were modelled on them.
+        let sidecarRules = pods.filter { $0.mode == .sidecar }.map { Redirection.inPod(netns: $0.netns, pod: $0.id, tproxy: false) }
         let mode = topology.settings.redirect
         switch mode {
         case .inpod, .inpodTproxy:
@@ -86,6 +89,7 @@ extension Plan {
                               ztunnelIP: ztunnel.ip.description, ztunnelVeth: ztunnel.hostVeth)
             } + ambient.map { .enroll(netns: topology.node(named: $0.node)!.netns, pod: $0.id, ip: $0.ip.description) }
         }
+        redirection += sidecarRules
 
         processes = pods.compactMap { pod in
             switch pod.app {
@@ -98,6 +102,9 @@ extension Plan {
             case .none, .client:
                 nil
             }
+        } + pods.filter { $0.mode == .sidecar }.map { pod in
+            ProcessSpec(name: "sidecar-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                        arguments: ["sidecar", "--lab", lab, "--pod", pod.id, "--node", pod.node])
         } + ztunnels.map {
             ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
                         arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])

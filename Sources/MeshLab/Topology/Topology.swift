@@ -185,4 +185,8 @@ public struct Topology: Codable, Hashable, Sendable {
     public func pod(_ id: String) -> PodInfo? { pods.first { $0.id == id } }
     /// The waypoint pods (`namespace/name`).
     public var waypoints: [String] { pods.filter { $0.app == .waypoint }.map(\.id) }
+    /// The pods of sidecar namespaces (`namespace/name`), each with its own sidecar proxy.
+    public var sidecars: [String] { pods.filter { $0.mode == .sidecar }.map(\.id) }
+    /// Every proxy besides the ztunnels that takes mesh config: waypoints and sidecars, by role.
+    public var proxies: [(role: String, pod: String)] { waypoints.map { ("waypoint", $0) } + sidecars.map { ("sidecar", $0) } }
 }

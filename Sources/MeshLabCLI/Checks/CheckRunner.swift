@@ -19,7 +19,7 @@ struct CheckRunner {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: "ztunnel-\($0.node)") }
-            + topology.waypoints.map { directory.log(for: "waypoint-\($0.replacingOccurrences(of: "/", with: "-"))") }
+            + topology.proxies.map { directory.log(for: "\($0.role)-\($0.pod.replacingOccurrences(of: "/", with: "-"))") }
         let offsets = logs.map(Self.size)
         // Redirect rule counters (and node-level tunnel counters), for the kernel's part of a path or
         // fast path: read only when one is expected.
@@ -134,13 +134,21 @@ struct CheckRunner {
     private var nodeLevel: Bool { !topology.settings.redirect.isInPod }
 
     /// Where the redirection rules live: in-pod, the caller and an ambient destination pod; node
-    /// level, every node (which node a service call lands on is known only afterwards).
+    /// level, every node (which node a service call lands on is known only afterwards); and sidecar
+    /// pods' own rules: the caller's, and every sidecar pod a call could land on.
     private func counterPlaces(_ check: Check, caller: Topology.PodInfo) -> [(netns: String, node: String?)] {
-        if nodeLevel { return topology.nodes.map { ($0.netns, $0.name) } }
-        guard case .pod(let pod, _) = check.to, let destination = topology.pod(pod), destination.mode == .ambient else {
-            return [(caller.netns, nil)]
+        var places: [(netns: String, node: String?)] = nodeLevel ? topology.nodes.map { ($0.netns, $0.name) } : []
+        if !nodeLevel || caller.mode == .sidecar { places.append((caller.netns, nil)) }
+        let destinations: [Topology.PodInfo]
+        switch check.to {
+        case .pod(let pod, _): destinations = topology.pod(pod).map { [$0] } ?? []
+        case .service(let service, _): destinations = (topology.services.first { "\($0.namespace)/\($0.name)" == service }?.endpoints ?? []).compactMap(topology.pod)
+        case .address: destinations = []
         }
-        return [(caller.netns, nil), (destination.netns, nil)]
+        for destination in destinations where destination.mode == .sidecar || (!nodeLevel && destination.mode == .ambient) {
+            places.append((destination.netns, nil))
+        }
+        return places
     }
 
     func judge(_ expectation: Expectation, _ evidence: Evidence, caller: String) -> Verdict {

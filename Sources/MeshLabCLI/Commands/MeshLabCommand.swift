@@ -10,7 +10,7 @@ public struct MeshLabCommand: ParsableCommand {
         abstract: "Build Istio ambient data-plane test labs from Swift lab files, in real network namespaces.",
         subcommands: [
             Up.self, Down.self, Apply.self, TestCommand.self, Replay.self, Trace.self, Status.self, Exec.self, Clean.self, Spec.self, Graph.self, Doctor.self, Bench.self,
-            ZTunnelConfig.self, ZTunnelRestart.self, EchoApp.self, ClientApp.self, ZTunnelApp.self, RedirectorApp.self, WaypointApp.self,
+            ZTunnelConfig.self, ZTunnelRestart.self, EchoApp.self, ClientApp.self, ZTunnelApp.self, RedirectorApp.self, WaypointApp.self, SidecarApp.self,
         ])
 
     public init() {}

@@ -40,18 +40,18 @@ struct ControlPlane {
         }
     }
 
-    /// Pushes `config` to every waypoint with the certificate of its own identity.
-    func push(_ config: MeshConfig, toWaypoints waypoints: [String], authority: CertificateAuthority) throws {
+    /// Pushes `config` to every waypoint and sidecar with the certificate of its pod's own identity.
+    func push(_ config: MeshConfig, toProxies proxies: [(role: String, pod: String)], authority: CertificateAuthority) throws {
         let root = try authority.certificatePEM
-        for uid in waypoints {
-            guard let waypoint = config.workloads.first(where: { $0.uid == uid }) else { continue }
-            let certificate = try authority.issue(for: waypoint.identity(trustDomain: config.trustDomain))
-            let path = LabPaths.waypointConfigSocket(lab: directory.lab, pod: uid)
+        for (role, uid) in proxies {
+            guard let workload = config.workloads.first(where: { $0.uid == uid }) else { continue }
+            let certificate = try authority.issue(for: workload.identity(trustDomain: config.trustDomain))
+            let path = LabPaths.proxyConfigSocket(lab: directory.lab, role: role, pod: uid)
             let reply = try request(ConfigServer.Request(apply: ZTunnelUpdate(config: config, rootPEM: root, certificates: [certificate])),
-                                    path: path, who: "waypoint \(uid)")
+                                    path: path, who: "\(role) \(uid)")
             guard reply == "ack \(config.version)" else {
-                throw CLIError("waypoint \(uid) did not accept config version \(config.version): \(reply)",
-                               hint: "see \(directory.log(for: "waypoint-\(uid.replacingOccurrences(of: "/", with: "-"))").path)")
+                throw CLIError("\(role) \(uid) did not accept config version \(config.version): \(reply)",
+                               hint: "see \(directory.log(for: "\(role)-\(uid.replacingOccurrences(of: "/", with: "-"))").path)")
             }
         }
     }

@@ -47,13 +47,13 @@ struct Orchestrator {
             if !plan.processes.isEmpty { progress("starting \(plan.processes.count) processes") }
             state.processes = try startProcesses(plan.processes, directory: directory)
             if spec.settings.redirect == .ebpf { try NodeLevelRedirection.enrollWithRedirectors(topology.pods, lab: spec.name) }
-            if !plan.ztunnelNodes.isEmpty {
-                progress("issuing identities and pushing mesh config to \(plan.ztunnelNodes.count) ztunnels")
+            if !plan.ztunnelNodes.isEmpty || !topology.sidecars.isEmpty {
+                progress("issuing identities and pushing mesh config to \(plan.ztunnelNodes.count) ztunnels and \(topology.proxies.count) proxies")
                 let controlPlane = ControlPlane(directory: directory)
                 let authority = try controlPlane.createAuthority(trustDomain: topology.settings.trustDomain)
                 let config = MeshConfigCompiler.compile(topology, version: 1)
                 try controlPlane.push(config, to: plan.ztunnelNodes, authority: authority)
-                try controlPlane.push(config, toWaypoints: topology.waypoints, authority: authority)
+                try controlPlane.push(config, toProxies: topology.proxies, authority: authority)
                 state.configVersion = 1
             }
             state.phase = .running
@@ -124,10 +124,10 @@ struct Orchestrator {
         }
 
         var version = state.configVersion ?? 0
-        if !updated.ztunnels.isEmpty {
+        if !updated.ztunnels.isEmpty || !updated.sidecars.isEmpty {
             version += 1
             let controlPlane = ControlPlane(directory: directory)
-            try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), toWaypoints: updated.waypoints, authority: try controlPlane.authority())
+            try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), toProxies: updated.proxies, authority: try controlPlane.authority())
             try controlPlane.push(MeshConfigCompiler.compile(updated, version: version), to: updated.ztunnels.map(\.node),
                                   authority: try controlPlane.authority())
             state.configVersion = version
