@@ -52,6 +52,8 @@ let waypointL7 = Lab("waypoint-l7") {
           payload: 16, expect: [.status(403), .denied(by: "shop/deny-post", at: "waypoint shop/waypoint")])
     Check("h2c through the waypoint", from: "shop/sleep", to: .service("shop/httpbin", port: 8000), protocol: .h2,
           expect: [.ok, .status(200), .requestHeader("x-request-id"), .allowed(at: "waypoint shop/waypoint")])
+    Check("other TCP passes through the waypoint", from: "shop/sleep", to: .service("shop/httpbin", port: 8000), protocol: .tcp, payload: 4096,
+          expect: [.ok, .reached("shop/httpbin"), .mtls(client: waypoint, server: "spiffe://cluster.local/ns/shop/sa/httpbin")])
     Check("weights 3:1 split 8 calls 6 and 2", from: "shop/sleep", to: .service("shop/reviews", port: 9080), count: 8,
           expect: [.ok, .split(["shop/reviews-v1": 6, "shop/reviews-v2": 2])])
     Check("x-version: v2 goes to v2 only", from: "shop/sleep", to: .service("shop/reviews", port: 9080),

@@ -81,12 +81,17 @@ extension ZTunnel {
         let tunnel = openTunnel(from: waypoint, to: destination, authority: "\(destination.address):\(port)", downstream: downstream, id: id)
         return tunnel.tunnel.flatMapThrowing { stream in
             let connection = UpstreamConnection(channel: stream, hboneConnection: tunnel.connection)
-            let pipeline = stream.pipeline.syncOperations
-            try pipeline.addHandler(HTTPRequestEncoder())
-            try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
-            try pipeline.addHandler(connection)
-            let holdback = try pipeline.handler(type: Holdback.self)
-            holdback.release(try pipeline.context(handler: holdback))
+            do {
+                let pipeline = stream.pipeline.syncOperations
+                try pipeline.addHandler(HTTPRequestEncoder())
+                try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                try pipeline.addHandler(connection)
+                let holdback = try pipeline.handler(type: Holdback.self)
+                holdback.release(try pipeline.context(handler: holdback))
+            } catch {
+                stream.close(promise: nil)
+                throw error
+            }
             stream.setOption(.autoRead, value: true).whenFailure { _ in }
             return connection
         }

@@ -6,7 +6,7 @@ import MeshLab
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (not tests): figures with ratios against a baseline measured in the same run.",
-        subcommands: [BenchUp.self, BenchZTunnel.self, BenchRedirect.self])
+        subcommands: [BenchUp.self, BenchZTunnel.self, BenchRedirect.self, BenchWaypoint.self])
 }
 
 struct BenchUp: ParsableCommand {

@@ -44,12 +44,12 @@ struct BenchZTunnel: ParsableCommand {
             rows.append(("direct veth", try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
-            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try processUsage(directory, ztunnels) }
+            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(directory, ztunnels) }
             rows.append(("MeshLab ztunnel", mesh))
             // ztunnel's published cost is per 1000 requests per second of keep-alive HTTP: measure that way too.
-            let before = try processUsage(directory, ztunnels)
-            let load = try keepAlive(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name)
-            let after = try processUsage(directory, ztunnels)
+            let before = try Self.processUsage(directory, ztunnels)
+            let load = try Self.keepAlive(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name)
+            let after = try Self.processUsage(directory, ztunnels)
             mesh.cpuPer1000KeepAlive = (after.cpu - before.cpu) / Double(max(load.requests, 1)) * 1000
             mesh.userCPUPer1000KeepAlive = (after.userCPU - before.userCPU) / Double(max(load.requests, 1)) * 1000
             mesh.rssMB = after.rssMB
@@ -101,9 +101,11 @@ struct BenchZTunnel: ParsableCommand {
         return figures
     }
 
-    private func keepAlive(from pod: String, _ target: String, lab: String) throws -> LoadSummary {
+    /// Keep-alive HTTP load from a pod: `rate` requests per second in total (nil: as fast as answers come).
+    static func keepAlive(from pod: String, _ target: String, lab: String, seconds: Double = 5, rate: Int? = 1000) throws -> LoadSummary {
         let topology = try StateDirectory(lab: lab).topology()
-        let output = try NetnsCommand.run(Orchestrator.executable, ["client", target, "--duration", "5", "--rate", "1000", "--connections", "4"],
+        let pace = rate.map { ["--rate", String($0)] } ?? []
+        let output = try NetnsCommand.run(Orchestrator.executable, ["client", target, "--duration", String(seconds), "--connections", "4"] + pace,
                                           in: topology.pod(pod)!.netns)
         guard let line = output.output.split(separator: "\n").last, let summary = try? JSONDecoder().decode(LoadSummary.self, from: Data(line.utf8)) else {
             throw CLIError("keep-alive load failed: \(output.output.suffix(300))", hint: "run `meshlab client \(target) --duration 1` in the lab")
@@ -122,7 +124,7 @@ struct BenchZTunnel: ParsableCommand {
     }
 
     /// CPU seconds (all, and user) summed over the processes; RSS and anonymous RSS of the largest.
-    private func processUsage(_ directory: StateDirectory, _ names: [String]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
+    static func processUsage(_ directory: StateDirectory, _ names: [String]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var cpu = 0.0, user = 0.0, rss = 0.0, anon = 0.0
         for record in try directory.state().processes where names.contains(record.name) {
