@@ -11,6 +11,7 @@ final class ProxiedRequest: @unchecked Sendable {
     private let context: ChannelHandlerContext
     private let body: ByteBuffer
     private let started = ContinuousClock.now
+    private let sourceIP: String
     private var event: ConnectionEvent
     private var labels = RequestMetrics.Labels()
     private var decision = RouteTable.Decision()
@@ -39,7 +40,7 @@ final class ProxiedRequest: @unchecked Sendable {
         event.method = "\(request.method)"
         event.path = request.uri
         event.requestID = request.headers.first(name: "x-request-id")
-        let sourceIP = String(proxy.source.split(separator: ":").first ?? "")
+        sourceIP = String(proxy.source.split(separator: ":").first ?? "")
         let caller = proxy.ztunnel.mesh?.workload(at: sourceIP)
         labels.sourceWorkload = caller?.name ?? "unknown"
         labels.sourceNamespace = caller?.namespace ?? proxy.peer?.namespace ?? "unknown"
@@ -58,7 +59,7 @@ final class ProxiedRequest: @unchecked Sendable {
             return answer(503, "no healthy upstream", flags: "UH")
         }
         aim(at: destination, port: port)
-        let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: String(proxy.source.split(separator: ":").first ?? ""),
+        let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
                                     destinationIP: destination.address, destinationPort: port, destination: destination,
                                     method: "\(request.method)", path: request.uri)
         let verdict = authorize(facts, policies: ztunnel.waypointPolicies(proxy.waypoint.uid))

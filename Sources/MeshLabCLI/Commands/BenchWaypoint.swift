@@ -42,6 +42,7 @@ struct BenchWaypoint: ParsableCommand {
             let (topology, _) = try orchestrator.up(lab, source: "bench")
             defer { try? orchestrator.down(lab.name) }
             let directory = StateDirectory(lab: lab.name)
+            let waypointProcess = "waypoint-l7-waypoint"
             let paths = [
                 ("ztunnel only", "mesh/client", "mesh/echo"),
                 ("ztunnel + waypoint", "mesh/client", "l7/echo"),
@@ -53,17 +54,17 @@ struct BenchWaypoint: ParsableCommand {
                 say("round \(round) of \(rounds)")
                 for (index, (_, client, server)) in paths.enumerated() {
                     let target = "http://\(topology.pod(server)!.ip):8000/"
-                    let before = try BenchZTunnel.processUsage(directory, ["waypoint-l7-waypoint"]).cpu
+                    let before = try BenchZTunnel.processUsage(directory, [waypointProcess]).cpu
                     let load = try BenchZTunnel.keepAlive(from: client, target, lab: lab.name, seconds: seconds)
                     if index == 1 {
-                        waypointCPU += try BenchZTunnel.processUsage(directory, ["waypoint-l7-waypoint"]).cpu - before
+                        waypointCPU += try BenchZTunnel.processUsage(directory, [waypointProcess]).cpu - before
                         waypointRequests += load.requests
                     }
                     paced[index].append(load)
                     open[index].append(try BenchZTunnel.keepAlive(from: client, target, lab: lab.name, seconds: seconds, rate: nil))
                 }
             }
-            let usage = try BenchZTunnel.processUsage(directory, ["waypoint-l7-waypoint"])
+            let usage = try BenchZTunnel.processUsage(directory, [waypointProcess])
             let rows = paths.indices.map { (paths[$0].0, LoadSummary.median(paced[$0]), LoadSummary.median(open[$0])) }
             let table = Table(["PATH", "P50 ms @1000 rps", "P99 ms @1000 rps", "MAX req/s", "ERRORS"], rows.map { name, paced, open in
                 [name, String(format: "%.3f", paced.p50), String(format: "%.3f", paced.p99), String(format: "%.0f", open.requestsPerSecond),
