@@ -328,3 +328,41 @@ final class TraceEndToEndTests: XCTestCase {
         XCTAssertFalse(plain.contains("HBONE"), plain)
     }
 }
+
+/// Sidecars are L7 proxies too: one request, one id, seen by both sidecars' logs and counted by each
+/// (reporter source and destination); their namespace's L7 policies are live config.
+final class SidecarEndToEndTests: XCTestCase {
+    func testBothSidecarsLogAndCountTheRequestAndAnAppliedL7PolicyTakesEffect() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "sidecar-l7")
+        defer { _ = try? Harness.meshlab("down", "sidecar-l7", expect: nil) }
+        // reviews-v1's VIP (the second service of the lab).
+        let get = { try Harness.calls(lab: "sidecar-l7", from: "bar/sleep", "http://10.96.0.2:9080/", expect: nil) }
+        let call = try XCTUnwrap(try get().first)
+        XCTAssertEqual(call.status, 200)
+        let id = try XCTUnwrap(call.reply?.headers?.first { $0.key.lowercased() == "x-request-id" }?.value, "the client's sidecar adds one")
+        let logs = "/run/meshlab/sidecar-l7/logs/"
+        let client = try String(contentsOfFile: logs + "sidecar-bar-sleep.log", encoding: .utf8)
+        let server = try String(contentsOfFile: logs + "sidecar-bar-reviews-v1.log", encoding: .utf8)
+        XCTAssertTrue(client.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"outbound\"") && $0.contains("\"closed\"") }, client)
+        XCTAssertTrue(server.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"policy\"") && $0.contains("\"allowed\":true") }, server)
+
+        let metrics = { (pod: String) in
+            try Harness.meshlab("exec", "--lab", "sidecar-l7", pod, "--", "curl", "-s", "http://127.0.0.1:15020/metrics").stdout
+                .split(separator: "\n").filter { $0.hasPrefix("istio_requests_total{") }
+        }
+        XCTAssertTrue(try metrics("bar/sleep").contains { $0.contains("reporter=\"source\"") && $0.contains("destination_workload=\"reviews-v1\"")
+                                                          && $0.contains("response_code=\"200\"") })
+        XCTAssertTrue(try metrics("bar/reviews-v1").contains { $0.contains("reporter=\"destination\"") && $0.contains("source_workload=\"sleep\"")
+                                                               && $0.contains("response_code=\"200\"") })
+
+        // The same lab with GET denied in bar, applied live.
+        var spec = try XCTUnwrap(LabCatalog.lab(named: "sidecar-l7"))
+        let bar = try XCTUnwrap(spec.namespaces.firstIndex { $0.name == "bar" })
+        spec.namespaces[bar].policies.append(AuthorizationPolicy("no-get", action: .deny) { Rule(to: [.methods(["GET"])]) })
+        try Harness.meshlab("apply", try Harness.temporaryFile("sidecar-l7-no-get.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)))
+        XCTAssertEqual(try get().first?.status, 403)
+        try Harness.meshlab("apply", "sidecar-l7")
+        XCTAssertEqual(try get().first?.status, 200)
+    }
+}

@@ -145,7 +145,7 @@ extension ValidationTests {
         assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient) {
             Pod("c")
             AuthorizationPolicy("p", action: .deny) { Rule(to: [.methods(["POST"])]) }
-        } }, "matches HTTP methods or paths, which only a waypoint can see")
+        } }, "matches HTTP methods or paths, which only a waypoint or a sidecar can see")
         assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient) {
             Pod("c")
             AuthorizationPolicy("p", action: .deny, waypoint: "nope") { Rule(to: [.paths(["/admin*"])]) }
@@ -154,6 +154,11 @@ extension ValidationTests {
             Waypoint("wp")
             Pod("c")
             AuthorizationPolicy("p", action: .deny, waypoint: "wp") { Rule(to: [.paths(["/admin*"])]) }
+        } }), [])
+        // A sidecar enforces its namespace's L7 policies itself.
+        XCTAssertEqual(validate(Lab("l") { Node("a"); Namespace("x", mode: .sidecar) {
+            Pod("c")
+            AuthorizationPolicy("p", action: .deny) { Rule(to: [.paths(["/admin*"])]) }
         } }), [])
     }
 

@@ -2,12 +2,12 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// One request through a waypoint, from its route to the relayed response: authorization, faults,
+/// One request through the L7 proxy, from its route to the relayed response: authorization, faults,
 /// then attempts upstream (a retry after a connect failure, a reset before the answer, or a 503,
 /// while the rule allows) within the rule's timeout.
 final class ProxiedRequest: @unchecked Sendable {
     let request: HTTPRequestHead
-    private let proxy: WaypointProxy
+    private let proxy: L7Proxy
     private let context: ChannelHandlerContext
     private let body: ByteBuffer
     private let started = ContinuousClock.now
@@ -24,56 +24,66 @@ final class ProxiedRequest: @unchecked Sendable {
 
     private var ztunnel: ZTunnel { proxy.ztunnel }
 
-    init(proxy: WaypointProxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: ByteBuffer) {
+    init(proxy: L7Proxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: ByteBuffer) {
         var request = request
         if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: UUID().uuidString.lowercased()) }
         self.request = request
         self.proxy = proxy
         self.context = context
         self.body = body
-        event = ConnectionEvent(event: .policy, id: proxy.ztunnel.nextID(), direction: "inbound")
+        let leg = proxy.leg
+        event = ConnectionEvent(event: leg == .sidecarOutbound ? .opened : .policy, id: proxy.ztunnel.nextID(), direction: leg.direction)
         event.srcAddr = proxy.source
-        event.srcIdentity = proxy.peer?.uri
-        event.srcNamespace = proxy.peer?.namespace
+        event.srcIdentity = leg == .sidecarOutbound ? proxy.ztunnel.identity(of: proxy.proxied).uri : proxy.peer?.uri
+        event.srcNamespace = leg == .sidecarOutbound ? proxy.proxied.namespace : proxy.peer?.namespace
         event.dstAddr = "\(proxy.target.ip):\(proxy.target.port)"
         event.dstService = proxy.target.service?.hostname
         event.method = "\(request.method)"
         event.path = request.uri
         event.requestID = request.headers.first(name: "x-request-id")
         sourceIP = String(proxy.source.split(separator: ":").first ?? "")
-        let caller = proxy.ztunnel.mesh?.workload(at: sourceIP)
+        let caller = leg == .sidecarOutbound ? proxy.proxied : proxy.ztunnel.mesh?.workload(at: sourceIP)
+        labels.reporter = leg.reporter
         labels.sourceWorkload = caller?.name ?? "unknown"
         labels.sourceNamespace = caller?.namespace ?? proxy.peer?.namespace ?? "unknown"
-        labels.sourcePrincipal = proxy.peer?.uri ?? "unknown"
+        labels.sourcePrincipal = leg == .sidecarOutbound ? event.srcIdentity ?? "unknown" : proxy.peer?.uri ?? "unknown"
         labels.requestProtocol = request.version.major == 2 ? "http2" : "http"
     }
 
     func start() {
         guard let mesh = ztunnel.mesh else { return answer(503, "no config", flags: "UH") }
-        decision = ztunnel.routes.decide(request, to: proxy.target.service, port: proxy.target.port, in: mesh)
+        // A sidecar leaves the routing of a service with a waypoint to that waypoint.
+        if proxy.leg.routes && (proxy.leg == .waypoint || proxy.target.service?.waypoint == nil) {
+            decision = ztunnel.routes.decide(request, to: proxy.target.service, port: proxy.target.port, in: mesh)
+        }
         event.route = decision.rule
-        let routed = decision.backend.map { WaypointProxy.Target(ip: $0.service.vips.first ?? "", port: $0.port, service: $0.service) } ?? proxy.target
+        let routed = decision.backend.map { L7Proxy.Target(ip: $0.service.vips.first ?? "", port: $0.port, service: $0.service) } ?? proxy.target
         event.dstService = routed.service?.hostname ?? event.dstService
         labels.destinationService = event.dstService ?? "unknown"
-        guard let (destination, port) = ztunnel.destination(of: routed) else {
+        guard let upstream = next(routed) else {
             return answer(503, "no healthy upstream", flags: "UH")
         }
-        aim(at: destination, port: port)
-        let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
-                                    destinationIP: destination.address, destinationPort: port, destination: destination,
-                                    method: "\(request.method)", path: request.uri)
-        let verdict = authorize(facts, policies: ztunnel.waypointPolicies(proxy.waypoint.uid))
-        event.allowed = verdict.allowed
-        event.policy = verdict.policy
-        event.reason = verdict.reason
-        ztunnel.logEvent(event)
-        guard verdict.allowed else { return answer(403, "RBAC: access denied", flags: "-") }
+        aim(at: upstream)
+        if proxy.leg == .sidecarOutbound {
+            ztunnel.logEvent(event)  // the client side authorizes nothing: its line says where the request goes
+        } else {
+            guard let destination = upstream.workload else { return answer(503, "no healthy upstream", flags: "UH") }
+            let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
+                                        destinationIP: destination.address, destinationPort: upstream.port, destination: destination,
+                                        method: "\(request.method)", path: request.uri)
+            let verdict = authorize(facts, policies: proxy.leg == .waypoint ? ztunnel.waypointPolicies(proxy.proxied.uid) : ztunnel.config?.l4Policies ?? [])
+            event.allowed = verdict.allowed
+            event.policy = verdict.policy
+            event.reason = verdict.reason
+            ztunnel.logEvent(event)
+            guard verdict.allowed else { return answer(403, "RBAC: access denied", flags: "-") }
+        }
         let proceed: @Sendable () -> Void = {
             if let status = self.decision.abortStatus { return self.answer(status, "fault filter abort", flags: "FI") }
             if let timeout = self.decision.timeoutMilliseconds {
                 self.deadline = self.context.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout))) { self.timedOut() }
             }
-            self.attempt(routed, to: destination, port: port)
+            self.attempt(routed, to: upstream)
         }
         if let delay = decision.delayMilliseconds {
             labels.responseFlags = "DI"
@@ -83,20 +93,25 @@ final class ProxiedRequest: @unchecked Sendable {
         }
     }
 
-    private func aim(at destination: Workload, port: Int) {
-        event.dstWorkload = destination.name
-        event.dstIdentity = ztunnel.identity(of: destination).uri
-        event.upstreamHost = "\(destination.address):\(port)"
-        event.dstHboneAddr = "\(destination.address):15008"
-        labels.destinationWorkload = destination.name
-        labels.destinationNamespace = destination.namespace
+    /// Where the request goes next (a new pick of endpoint on every call).
+    private func next(_ routed: L7Proxy.Target) -> Upstream? {
+        ztunnel.upstream(on: proxy.leg, of: proxy.proxied, to: routed, sourceIP: sourceIP)
+    }
+
+    private func aim(at upstream: Upstream) {
+        event.dstWorkload = upstream.workload?.name
+        event.dstIdentity = upstream.workload.map { ztunnel.identity(of: $0).uri }
+        event.upstreamHost = upstream.key
+        if case .hbone(let next, _) = upstream.carrier { event.dstHboneAddr = "\(next.address):15008" } else { event.dstHboneAddr = nil }
+        labels.destinationWorkload = upstream.workload?.name ?? "unknown"
+        labels.destinationNamespace = upstream.workload?.namespace ?? "unknown"
         labels.destinationPrincipal = event.dstIdentity ?? "unknown"
     }
 
-    private func attempt(_ routed: WaypointProxy.Target, to destination: Workload, port: Int) {
+    private func attempt(_ routed: L7Proxy.Target, to upstream: Upstream) {
         attempts += 1
-        aim(at: destination, port: port)
-        proxy.upstream(to: destination, port: port, context: context, id: event.id).whenComplete { result in
+        aim(at: upstream)
+        proxy.connection(to: upstream, context: context, id: event.id).whenComplete { result in
             guard !self.done else { return }
             switch result {
             case .failure(let error):
@@ -131,9 +146,9 @@ final class ProxiedRequest: @unchecked Sendable {
         }
     }
 
-    private func retry(_ routed: WaypointProxy.Target, else failure: (status: Int, text: String, flags: String)) {
-        if attempts <= decision.retries, let (destination, port) = ztunnel.destination(of: routed) {
-            attempt(routed, to: destination, port: port)
+    private func retry(_ routed: L7Proxy.Target, else failure: (status: Int, text: String, flags: String)) {
+        if attempts <= decision.retries, let upstream = next(routed) {
+            attempt(routed, to: upstream)
         } else {
             answer(failure.status, failure.text, flags: failure.flags)
         }

@@ -1,12 +1,10 @@
 import NIOCore
 import NIOHPACK
-import NIOHTTP1
-import NIOHTTP2
 import NIOPosix
 
 /// The waypoint role: HBONE in on 15008 with the waypoint's identity; each CONNECT (authority: the
 /// original service VIP or workload address and port) becomes an HTTP/1.1 stream that
-/// `WaypointProxy` serves request by request, applying the waypoint's L7 policies and sending each
+/// `L7Proxy` serves request by request, applying the waypoint's L7 policies and sending each
 /// allowed request on over HBONE to a destination workload's ztunnel.
 extension ZTunnel {
     func listenAsWaypoint(_ uid: String) -> EventLoopFuture<Void> {
@@ -30,32 +28,12 @@ extension ZTunnel {
         guard service?.waypoint == uid || (service == nil && workload?.waypoint == uid) else { return refuse(503) }
         let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
         let source = headers.first(name: "forwarded").flatMap(Self.forwardedFor) ?? connection.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let target = WaypointProxy.Target(ip: ip, port: port, service: service, workload: workload)
+        let target = L7Proxy.Target(ip: ip, port: port, service: service, workload: workload)
         return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
             do {
-                // The waypoint speaks what the client speaks: HTTP/1.1, h2c, or plain TCP passed through.
-                let pipeline = stream.pipeline.syncOperations
-                try pipeline.addHandler(ProtocolSniffer { kind, stream in
-                    let pipeline = stream.pipeline.syncOperations
-                    let proxy: @Sendable () -> WaypointProxy = { WaypointProxy(ztunnel: self, waypoint: waypoint, peer: peer, source: source, target: target) }
-                    switch kind {
-                    case .http1:
-                        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                        try pipeline.addHandler(HTTPResponseEncoder())
-                        try pipeline.addHandler(proxy())
-                    case .h2c:
-                        _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { h2 in
-                            h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy()) }
-                        }
-                    case .tcp:
-                        try pipeline.addHandler(Holdback())
-                        self.passThrough(stream, from: waypoint, to: target)
-                    }
-                })
-                let holdback = try pipeline.handler(type: Holdback.self)
-                holdback.release(try pipeline.context(handler: holdback))
-                pipeline.removeHandler(holdback, promise: nil)  // a TCP pass-through installs its own
-                stream.setOption(.autoRead, value: true).whenFailure { _ in }
+                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .waypoint, proxied: waypoint, peer: peer, source: source, target: target) }) {
+                    self.passThrough($0, from: waypoint, to: target)
+                }
             } catch {
                 stream.close(promise: nil)
             }
@@ -63,7 +41,7 @@ extension ZTunnel {
     }
 
     /// Traffic that is not HTTP goes on as it came, over HBONE to the destination (Envoy's TCP proxy).
-    private func passThrough(_ stream: Channel, from waypoint: Workload, to target: WaypointProxy.Target) {
+    private func passThrough(_ stream: Channel, from waypoint: Workload, to target: L7Proxy.Target) {
         guard let (destination, port) = destination(of: target) else {
             stream.close(promise: nil)
             return
@@ -91,7 +69,7 @@ extension ZTunnel {
     func waypointPolicies(_ uid: String) -> [Authorization] { (config?.policies ?? []).filter { $0.waypoint == uid } }
 
     /// The workload a request goes to: the workload itself, or the service's next endpoint.
-    func destination(of target: WaypointProxy.Target) -> (workload: Workload, port: Int)? {
+    func destination(of target: L7Proxy.Target) -> (workload: Workload, port: Int)? {
         if let service = target.service {
             guard let mapping = service.ports.first(where: { $0.port == target.port }), let endpoint = pickEndpoint(service) else { return nil }
             return (endpoint, mapping.targetPort)

@@ -116,6 +116,11 @@ extension ZTunnel {
     }
 
     private func inboundPlaintext(_ downstream: Channel, at workload: Workload, ip: String, port: Int) {
+        guard case .sidecar = role else { return inboundPlaintextL4(downstream, at: workload, ip: ip, port: port) }
+        sidecarInbound(downstream, at: workload, ip: ip, port: port) { self.inboundPlaintextL4($0, at: workload, ip: ip, port: port) }
+    }
+
+    private func inboundPlaintextL4(_ downstream: Channel, at workload: Workload, ip: String, port: Int) {
         let id = self.nextID()
         var event = ConnectionEvent(event: .opened, id: id, direction: "inbound")
         let sourceIP = downstream.remoteAddress?.ipAddress ?? "?"

@@ -48,7 +48,11 @@ extension ZTunnel {
                 downstream.close(promise: nil)
                 return
             }
-            self.outbound(downstream, from: source, to: ip, port: port)
+            if case .sidecar = self.role {
+                self.sidecarOutbound(downstream, from: source, to: ip, port: port) { self.outbound($0, from: source, to: ip, port: port) }
+            } else {
+                self.outbound(downstream, from: source, to: ip, port: port)
+            }
         }
     }
 

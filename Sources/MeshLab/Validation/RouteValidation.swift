@@ -24,9 +24,10 @@ extension Validator {
             if !namespace.services.contains(where: { $0.name == route.service }) {
                 fail(route.at, "HTTPRoute '\(name)' is for service '\(route.service)', which namespace '\(namespace.name)' does not declare",
                      hint: "declare Service(\"\(route.service)\", …) in '\(namespace.name)'")
-            } else if namespace.waypoint == nil {
+            } else if namespace.waypoint == nil && namespace.mode != .sidecar {
+                // Calling sidecars apply routes of sidecar namespaces' services themselves.
                 fail(route.at, "HTTPRoute '\(name)' needs a waypoint to apply it, and namespace '\(namespace.name)' has none",
-                     hint: "add waypoint: \"waypoint\" to the Namespace and Waypoint(\"waypoint\") inside it")
+                     hint: "add waypoint: \"waypoint\" to the Namespace and Waypoint(\"waypoint\") inside it, or make it a .sidecar namespace")
             }
             if route.rules.isEmpty { fail(route.at, "HTTPRoute '\(name)' has no rules", hint: "add a RouteRule(…)") }
             for rule in route.rules { check(rule, of: name, in: namespace) }

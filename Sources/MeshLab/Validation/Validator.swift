@@ -236,9 +236,10 @@ struct Validator {
                 fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' targets waypoint '\(waypoint)', which the namespace does not declare",
                      hint: "declare Waypoint(\"\(waypoint)\") in '\(namespace.name)'")
             }
-            if policy.waypoint == nil && policy.rules.contains(where: { $0.to.contains(where: \.isL7) }) {
-                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' matches HTTP methods or paths, which only a waypoint can see",
-                     hint: "add waypoint: \"<name>\" to the policy (and a Waypoint to the namespace)")
+            // Sidecars see HTTP themselves; in an ambient namespace only a waypoint does.
+            if policy.waypoint == nil && namespace.mode != .sidecar && policy.rules.contains(where: { $0.to.contains(where: \.isL7) }) {
+                fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' matches HTTP methods or paths, which only a waypoint or a sidecar can see",
+                     hint: "add waypoint: \"<name>\" to the policy (and a Waypoint to the namespace), or use a .sidecar namespace")
             }
             if let selector = policy.selector, !namespace.pods.contains(where: { pod in selector.allSatisfy { pod.labels[$0.key] == $0.value } }) {
                 fail(policy.at, "authorization policy '\(namespace.name)/\(policy.name)' selects no pod",

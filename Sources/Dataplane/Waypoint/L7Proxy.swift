@@ -1,0 +1,132 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+
+/// MeshLab's L7 proxy on one downstream connection (an HBONE stream at a waypoint, a captured
+/// connection at a sidecar; HTTP/1.1, or one h2c stream through the HTTP/2→HTTP/1 codec). It serves
+/// the requests one at a time, in Envoy's filter order: add an `x-request-id` when there is none;
+/// pick the HTTPRoute rule and backend; L7 authorization (403, naming the policy); faults (delay,
+/// abort); then the upstream exchange with the rule's timeout and retries, over a connection that
+/// later requests of this downstream connection reuse. One JSON log line and one
+/// `istio_requests_total` count per request. `leg` says which of these steps apply.
+final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// The request's original destination: a service VIP or a workload address, and its port.
+    struct Target {
+        var ip: String
+        var port: Int
+        var service: MeshService?
+        var workload: Workload?
+    }
+
+    let ztunnel: ZTunnel
+    let leg: ProxyLeg
+    /// The workload the proxy serves: the waypoint, or the sidecar's pod.
+    let proxied: Workload
+    let peer: SpiffeID?
+    let source: String
+    let target: Target
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    /// Requests received while one is being answered (HTTP/1.1 pipelining), answered in order.
+    private var waiting: [(HTTPRequestHead, ByteBuffer)] = []
+    private var busy = false
+    /// Upstream connections by where they go, reused by this connection's later requests.
+    private var upstreams: [String: UpstreamConnection] = [:]
+
+    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target) {
+        self.ztunnel = ztunnel
+        self.leg = leg
+        self.proxied = proxied
+        self.peer = peer
+        self.source = source
+        self.target = target
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = ByteBuffer()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            waiting.append((head, body))
+            serveNext(context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstreams.values.forEach { $0.abandon() }
+        upstreams = [:]
+        context.fireChannelInactive()
+    }
+
+    private func serveNext(context: ChannelHandlerContext) {
+        guard !busy, !waiting.isEmpty else { return }
+        busy = true
+        let (head, body) = waiting.removeFirst()
+        ProxiedRequest(proxy: self, context: context, request: head, body: body).start()
+    }
+
+    /// Called by a request once its response has been written.
+    func finished(_ request: ProxiedRequest, context: ChannelHandlerContext) {
+        busy = false
+        if !request.request.isKeepAlive && request.request.version.major == 1 {
+            context.close(promise: nil)
+            return
+        }
+        serveNext(context: context)
+    }
+
+    /// This connection's upstream connection to `upstream`, reused while it stays alive.
+    func connection(to upstream: Upstream, context: ChannelHandlerContext, id: String) -> EventLoopFuture<UpstreamConnection> {
+        if let kept = upstreams[upstream.key], kept.idle { return context.eventLoop.makeSucceededFuture(kept) }
+        upstreams[upstream.key]?.abandon()
+        upstreams[upstream.key] = nil
+        return ztunnel.connectUpstream(upstream, from: proxied, downstream: context.channel, id: id).map { connection in
+            self.upstreams[upstream.key] = connection
+            return connection
+        }
+    }
+
+    /// Forgets an upstream connection that can no longer be used (timed out, failed).
+    func discard(_ connection: UpstreamConnection) {
+        connection.abandon()
+        upstreams = upstreams.filter { $0.value !== connection }
+    }
+}
+
+extension L7Proxy {
+    /// Serves a downstream connection held by a `Holdback`, speaking what its client speaks: HTTP/1.1
+    /// or h2c through an L7 proxy (one per h2c stream); anything else goes to `tcp`, held again
+    /// (Envoy's TCP proxy for traffic that is not HTTP).
+    static func serve(_ channel: Channel, proxy: @escaping @Sendable () -> L7Proxy, tcp: @escaping (Channel) -> Void) throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(ProtocolSniffer { kind, channel in
+            let pipeline = channel.pipeline.syncOperations
+            switch kind {
+            case .http1:
+                try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                try pipeline.addHandler(HTTPResponseEncoder())
+                try pipeline.addHandler(proxy())
+            case .h2c:
+                _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { h2 in
+                    h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy()) }
+                }
+            case .tcp:
+                try pipeline.addHandler(Holdback())
+                tcp(channel)
+            }
+        })
+        let holdback = try pipeline.handler(type: Holdback.self)
+        holdback.release(try pipeline.context(handler: holdback))
+        pipeline.removeHandler(holdback, promise: nil)  // a TCP hand-off installs its own
+        channel.setOption(.autoRead, value: true).whenFailure { _ in }
+    }
+}
