@@ -62,10 +62,14 @@ public struct Workload: Codable, Hashable, Sendable {
     public var labels: [String: String]
     /// The waypoint (`namespace/name`) traffic to it goes through.
     public var waypoint: String?
+    /// A sidecar runs in the pod and takes HBONE on its 15008 (Istio's sidecar HBONE): other
+    /// sidecars reach it that way, with mutual TLS; ztunnel still sends it plain TCP (seed 001).
+    public var sidecar: Bool
 
     public init(uid: String, name: String, namespace: String, serviceAccount: String, node: String, address: String,
-                tunnel: TunnelProtocol, netns: String, labels: [String: String], waypoint: String? = nil) {
+                tunnel: TunnelProtocol, netns: String, labels: [String: String], waypoint: String? = nil, sidecar: Bool = false) {
         self.waypoint = waypoint
+        self.sidecar = sidecar
         self.uid = uid
         self.name = name
         self.namespace = namespace

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 
 /// The sidecar role's L7 side: connections captured in its pod are sniffed, HTTP goes through the
 /// L7 proxy (client-side routing on the way out; per-request authorization on the way in), and
@@ -13,6 +14,34 @@ extension ZTunnel {
     /// Captured on 15006: a plaintext call to the pod's app at `ip:port`.
     func sidecarInbound(_ downstream: Channel, at pod: Workload, ip: String, port: Int, tcp: @escaping (Channel) -> Void) {
         serveL7(downstream, leg: .sidecarInbound, pod: pod, target: L7Proxy.Target(ip: ip, port: port, workload: pod), tcp: tcp)
+    }
+
+    /// An HBONE stream from another sidecar (mutual TLS, the caller's identity known): answered 200
+    /// at once, then HTTP goes through the L7 proxy and anything else is authorized at L4 and joined
+    /// to the app. The stream's arrival is logged with both identities.
+    func acceptAtSidecar(_ pod: Workload, port: Int, peer: SpiffeID?, sourceIP: String, event: ConnectionEvent, stream: Channel)
+        -> EventLoopFuture<HBONEStream.Acceptance>
+    {
+        let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: pod.address, destinationPort: port, destination: pod)
+        let target = L7Proxy.Target(ip: pod.address, port: port, workload: pod)
+        let source = event.srcAddr ?? sourceIP
+        return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
+            self.log.write(event)
+            do {
+                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target) }) { stream in
+                    var event = event
+                    guard self.admit(facts, &event) else {
+                        event.event = .refused
+                        self.log.write(event)
+                        stream.close(promise: nil)
+                        return
+                    }
+                    self.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event, announced: true)
+                }
+            } catch {
+                stream.close(promise: nil)
+            }
+        })
     }
 
     private func serveL7(_ downstream: Channel, leg: ProxyLeg, pod: Workload, target: L7Proxy.Target, tcp: @escaping (Channel) -> Void) {

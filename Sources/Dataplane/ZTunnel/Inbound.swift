@@ -70,9 +70,13 @@ extension ZTunnel {
         guard ip == connection.localAddress?.ipAddress else {
             return reject(400, "authority \(ip) is not the address this connection reached")
         }
-        guard let target = mesh?.workload(at: ip), target.node == node else { return reject(503, "no local workload at \(ip)") }
+        // A sidecar serves its own pod; a ztunnel the pods of its node.
+        guard let target = mesh?.workload(at: ip), role.servedUID.map({ $0 == target.uid }) ?? (target.node == node) else {
+            return reject(503, "no local workload at \(ip)")
+        }
         event.dstWorkload = target.name
         event.dstIdentity = identity(of: target).uri
+        if case .sidecar = role { return acceptAtSidecar(target, port: port, peer: peer, sourceIP: sourceIP, event: event, stream: stream) }
         let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: target)
         guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
 
@@ -139,14 +143,14 @@ extension ZTunnel {
     }
 
     /// Connects to an authorized connection's workload and joins the two, tracked for re-authorization;
-    /// logs `opened`, or `failed` and closes the downstream.
+    /// logs `opened` (unless already `announced`), or `failed` and closes the downstream.
     func deliver(_ downstream: Channel, to ip: String, port: Int, from netns: String, source: String?, facts: ConnectionFacts,
-                 event: ConnectionEvent) {
+                 event: ConnectionEvent, announced: Bool = false) {
         let started = ContinuousClock.now
         connectPlain(netns: netns, host: ip, port: port, source: source).whenComplete { result in
             switch result {
             case .success(let upstream):
-                self.log.write(event)
+                if !announced { self.log.write(event) }
                 self.track(event.id, facts: facts, channels: [downstream, upstream], event: event, started: started,
                            downstream: downstream, upstream: upstream)
             case .failure(let error):

@@ -16,6 +16,11 @@ extension ZTunnel {
         return mesh?.workload(uid: uid)
     }
 
+    /// Ambient pods take HBONE from anyone in the mesh; a sidecar's pod only from other sidecars.
+    private func speaksHBONE(_ destination: Workload, from source: Workload) -> Bool {
+        destination.tunnel == .hbone || (destination.sidecar && source.sidecar)
+    }
+
     func route(from source: Workload, to ip: String, port: Int) -> OutboundRoute {
         if ip == source.address && [15001, 15006, 15008].contains(port) {
             return .refuse("self-call to ztunnel port \(port)")
@@ -31,11 +36,11 @@ extension ZTunnel {
                 return .refuse("service \(service.namespace)/\(service.name) has no endpoints")
             }
             // An endpoint with a waypoint of its own (a service account's) is reached through it.
-            return endpoint.tunnel == .hbone
+            return speaksHBONE(endpoint, from: source)
                 ? .hbone(waypoint(endpoint.waypoint, for: source) ?? endpoint, authority: "\(endpoint.address):\(mapping.targetPort)", service: service)
                 : .passthrough(host: endpoint.address, port: mapping.targetPort, workload: endpoint, service: service)
         }
-        if let workload = mesh?.workload(at: ip), workload.tunnel == .hbone {
+        if let workload = mesh?.workload(at: ip), speaksHBONE(workload, from: source) {
             return .hbone(waypoint(workload.waypoint, for: source) ?? workload, authority: "\(ip):\(port)", service: nil)
         }
         return .passthrough(host: ip, port: port, workload: mesh?.workload(at: ip), service: nil)
