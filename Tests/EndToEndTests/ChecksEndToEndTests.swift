@@ -1,3 +1,4 @@
+import Assertions
 import Foundation
 import Labs
 import MeshLab
@@ -233,6 +234,33 @@ final class WaypointEndToEndTests: XCTestCase {
                       metrics)
         let answered = requests.filter { $0.contains("response_code=\"200\"") }.compactMap { Int($0.split(separator: " ").last ?? "") }
         XCTAssertEqual(answered.reduce(0, +), 4, "each answered request counted once, by destination workload: \(metrics)")
+    }
+}
+
+/// A waypoint behind ztunnel gets each connection with a PROXY protocol v2 header: seen on the wire
+/// inside the waypoint's pod, from ztunnel to the waypoint's 15088.
+final class WaypointProxyProtocolEndToEndTests: XCTestCase {
+    func testZTunnelWritesTheCallersAddressAndIdentityBeforeTheRequest() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-proxy-protocol")
+        defer { _ = try? Harness.meshlab("down", "waypoint-proxy-protocol", expect: nil) }
+        let file = "/tmp/meshlab-proxy-protocol-\(getpid()).pcap"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let capture = try PacketCapture.start(netns: "waypoint-proxy-protocol-shop-waypoint", interface: "lo", file: file)
+        // The httpbin service's VIP.
+        let calls = try Harness.calls(lab: "waypoint-proxy-protocol", from: "shop/sleep", "http://10.96.0.1:8000/")
+        XCTAssertEqual(calls.map(\.status), [200])
+        let toWaypoint = try capture.stop().filter { $0.isTCP && $0.destinationPort == 15088 && !$0.payload.isEmpty }
+        let first = try XCTUnwrap(toWaypoint.first, "nothing reached the waypoint's 15088")
+        XCTAssertEqual(Array(first.payload.prefix(13)), [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21],
+                       "the connection opens with a PROXY v2 header")
+        let sleep = Array("spiffe://cluster.local/ns/shop/sa/sleep".utf8)
+        XCTAssertEqual(Array(first.payload[16..<20]), [10, 244, 0, 2], "the caller's address (sleep)")
+        XCTAssertEqual(Array(first.payload[20..<24]), [10, 96, 0, 1], "what it asked for: the service VIP…")
+        XCTAssertEqual(Array(first.payload[26..<28]), [0x1F, 0x40], "…and port 8000")
+        XCTAssertEqual(Array(first.payload[28..<31]), [0xD0, 0, UInt8(sleep.count)])
+        XCTAssertEqual(Array(first.payload[31..<(31 + sleep.count)]), sleep, "the caller's SPIFFE identity in TLV 0xD0")
+        XCTAssertTrue(toWaypoint.contains { String(decoding: $0.payload, as: UTF8.self).contains("GET / HTTP/1.1") }, "then the request itself")
     }
 }
 

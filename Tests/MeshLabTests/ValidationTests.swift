@@ -155,6 +155,15 @@ extension ValidationTests {
             Pod("c")
             AuthorizationPolicy("p", action: .deny, waypoint: "wp") { Rule(to: [.paths(["/admin*"])]) }
         } }), [])
+        // A waypoint behind ztunnel needs in-pod capture and a port of its own.
+        assertOneError(Lab("l", settings: LabSettings(redirect: .iptables)) { Node("a"); Namespace("x", mode: .ambient, waypoint: "wp") {
+            Waypoint("wp", inbound: .proxy())
+            Pod("c")
+        } }, "sits behind ztunnel (PROXY protocol), which needs in-pod redirection, not 'iptables'")
+        assertOneError(Lab("l") { Node("a"); Namespace("x", mode: .ambient, waypoint: "wp") {
+            Waypoint("wp", inbound: .proxy(port: 15008))
+            Pod("c")
+        } }, "takes PROXY protocol on port 15008")
         // A sidecar enforces its namespace's L7 policies itself.
         XCTAssertEqual(validate(Lab("l") { Node("a"); Namespace("x", mode: .sidecar) {
             Pod("c")

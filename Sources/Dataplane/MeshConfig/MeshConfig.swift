@@ -65,11 +65,16 @@ public struct Workload: Codable, Hashable, Sendable {
     /// A sidecar runs in the pod and takes HBONE on its 15008 (Istio's sidecar HBONE): other
     /// sidecars reach it that way, with mutual TLS; ztunnel still sends it plain TCP (seed 001).
     public var sidecar: Bool
+    /// ztunnel's application tunnel: the port where the workload (a waypoint behind ztunnel) takes
+    /// its inbound connections after a PROXY protocol v2 header, instead of the HBONE authority's port.
+    public var proxyProtocolPort: Int?
 
     public init(uid: String, name: String, namespace: String, serviceAccount: String, node: String, address: String,
-                tunnel: TunnelProtocol, netns: String, labels: [String: String], waypoint: String? = nil, sidecar: Bool = false) {
+                tunnel: TunnelProtocol, netns: String, labels: [String: String], waypoint: String? = nil, sidecar: Bool = false,
+                proxyProtocolPort: Int? = nil) {
         self.waypoint = waypoint
         self.sidecar = sidecar
+        self.proxyProtocolPort = proxyProtocolPort
         self.uid = uid
         self.name = name
         self.namespace = namespace

@@ -103,12 +103,11 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
 }
 
 extension L7Proxy {
-    /// Serves a downstream connection held by a `Holdback`, speaking what its client speaks: HTTP/1.1
-    /// or h2c through an L7 proxy (one per h2c stream); anything else goes to `tcp`, held again
-    /// (Envoy's TCP proxy for traffic that is not HTTP).
+    /// Serves a downstream connection in the protocol its client speaks: HTTP/1.1 or h2c through an
+    /// L7 proxy (one per h2c stream); anything else goes to `tcp`, held again (Envoy's TCP proxy for
+    /// traffic that is not HTTP). Installs a sniffer that the caller then feeds.
     static func serve(_ channel: Channel, proxy: @escaping @Sendable () -> L7Proxy, tcp: @escaping (Channel) -> Void) throws {
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(ProtocolSniffer { kind, channel in
+        try channel.pipeline.syncOperations.addHandler(ProtocolSniffer { kind, channel in
             let pipeline = channel.pipeline.syncOperations
             switch kind {
             case .http1:
@@ -124,9 +123,5 @@ extension L7Proxy {
                 tcp(channel)
             }
         })
-        let holdback = try pipeline.handler(type: Holdback.self)
-        holdback.release(try pipeline.context(handler: holdback))
-        pipeline.removeHandler(holdback, promise: nil)  // a TCP hand-off installs its own
-        channel.setOption(.autoRead, value: true).whenFailure { _ in }
     }
 }

@@ -38,6 +38,7 @@ extension ZTunnel {
                     }
                     self.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event, announced: true)
                 }
+                try Holdback.handOver(stream)
             } catch {
                 stream.close(promise: nil)
             }
@@ -48,6 +49,7 @@ extension ZTunnel {
         let source = downstream.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         do {
             try L7Proxy.serve(downstream, proxy: { L7Proxy(ztunnel: self, leg: leg, proxied: pod, peer: nil, source: source, target: target) }, tcp: tcp)
+            try Holdback.handOver(downstream)
         } catch {
             downstream.close(promise: nil)
         }

@@ -8,7 +8,15 @@ import NIOPosix
 /// allowed request on over HBONE to a destination workload's ztunnel.
 extension ZTunnel {
     func listenAsWaypoint(_ uid: String) -> EventLoopFuture<Void> {
-        guard captured[uid] == nil, case .node(let netns) = mode else { return eventLoop.makeSucceededVoidFuture() }
+        guard captured[uid] == nil, case .node(let netns) = mode, let waypoint = mesh?.workload(uid: uid) else {
+            return eventLoop.makeSucceededVoidFuture()
+        }
+        // Behind ztunnel (PROXY application tunnel): plain TCP on that port, each connection opened by a PROXY header.
+        if let port = waypoint.proxyProtocolPort {
+            return pool.runIfActive(eventLoop: eventLoop) { try PodSockets.listen(netns: netns, port: port) }
+                .flatMap { fd in self.serve(fd) { self.acceptProxied($0, at: uid) } }
+                .map { self.captured[uid] = [$0] }
+        }
         return pool.runIfActive(eventLoop: eventLoop) { try PodSockets.listen(netns: netns, port: 15008) }
             .flatMap { fd in self.serveHBONE(fd) { _ in self.mesh?.workload(uid: uid) } }
             .map { self.captured[uid] = [$0] }
@@ -20,24 +28,50 @@ extension ZTunnel {
         let refuse = { (code: Int) in self.eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: code)) }
         let parts = (headers.first(name: ":authority") ?? "").split(separator: ":")
         guard headers.first(name: ":method") == "CONNECT", parts.count == 2, let port = Int(parts[1]) else { return refuse(400) }
-        let ip = String(parts[0])
-        guard let waypoint = mesh?.workload(uid: uid) else { return refuse(503) }
-        let service = mesh?.service(vip: ip)
-        let workload = mesh?.workload(at: ip)
-        // Only what uses this waypoint may be reached through it.
-        guard service?.waypoint == uid || (service == nil && workload?.waypoint == uid) else { return refuse(503) }
+        guard let (waypoint, target) = waypointTarget(uid, ip: String(parts[0]), port: port) else { return refuse(503) }
         let peer = try? connection.pipeline.syncOperations.handler(type: PeerIdentityHandler.self).identity
         let source = headers.first(name: "forwarded").flatMap(Self.forwardedFor) ?? connection.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let target = L7Proxy.Target(ip: ip, port: port, service: service, workload: workload)
         return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
             do {
-                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .waypoint, proxied: waypoint, peer: peer, source: source, target: target) }) {
-                    self.passThrough($0, from: waypoint, to: target)
-                }
+                try self.serveAtWaypoint(stream, waypoint: waypoint, peer: peer, source: source, target: target)
+                try Holdback.handOver(stream)
             } catch {
                 stream.close(promise: nil)
             }
         })
+    }
+
+    /// A connection ztunnel handed over with a PROXY header: the caller's address and identity, and
+    /// what it asked for, come from the header.
+    private func acceptProxied(_ downstream: Channel, at uid: String) {
+        do {
+            try downstream.pipeline.syncOperations.addHandler(ProxyHeaderDecoder { header, channel in
+                guard let (waypoint, target) = self.waypointTarget(uid, ip: header.destination.ip, port: header.destination.port) else {
+                    throw HBONEError.notServed
+                }
+                try self.serveAtWaypoint(channel, waypoint: waypoint, peer: header.identity.flatMap(SpiffeID.init(uri:)),
+                                         source: "\(header.source.ip):\(header.source.port)", target: target)
+            })
+            try Holdback.handOver(downstream)
+        } catch {
+            downstream.close(promise: nil)
+        }
+    }
+
+    /// What a request to `ip:port` at waypoint `uid` is for; nil unless that uses this waypoint.
+    private func waypointTarget(_ uid: String, ip: String, port: Int) -> (Workload, L7Proxy.Target)? {
+        guard let waypoint = mesh?.workload(uid: uid) else { return nil }
+        let service = mesh?.service(vip: ip)
+        let workload = mesh?.workload(at: ip)
+        guard service?.waypoint == uid || (service == nil && workload?.waypoint == uid) else { return nil }
+        return (waypoint, L7Proxy.Target(ip: ip, port: port, service: service, workload: workload))
+    }
+
+    /// The waypoint speaks what the client speaks: HTTP/1.1, h2c, or plain TCP passed through.
+    private func serveAtWaypoint(_ channel: Channel, waypoint: Workload, peer: SpiffeID?, source: String, target: L7Proxy.Target) throws {
+        try L7Proxy.serve(channel, proxy: { L7Proxy(ztunnel: self, leg: .waypoint, proxied: waypoint, peer: peer, source: source, target: target) }) {
+            self.passThrough($0, from: waypoint, to: target)
+        }
     }
 
     /// Traffic that is not HTTP goes on as it came, over HBONE to the destination (Envoy's TCP proxy).

@@ -34,3 +34,15 @@ final class Holdback: ChannelInboundHandler, RemovableChannelHandler {
         if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
     }
 }
+
+extension Holdback {
+    /// Releases what a channel's `Holdback` kept to the handlers added after it, removes it, and
+    /// lets the channel read on: for a connection whose handlers are now in place.
+    static func handOver(_ channel: Channel) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let holdback = try pipeline.handler(type: Holdback.self)
+        holdback.release(try pipeline.context(handler: holdback))
+        pipeline.removeHandler(holdback, promise: nil)
+        channel.setOption(.autoRead, value: true).whenFailure { _ in }
+    }
+}

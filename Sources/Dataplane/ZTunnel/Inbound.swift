@@ -67,29 +67,44 @@ extension ZTunnel {
         let parts = authority.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { return reject(400, "malformed authority '\(authority)'") }
         let ip = String(parts[0])
-        guard ip == connection.localAddress?.ipAddress else {
+        let local = connection.localAddress?.ipAddress ?? ""
+        // A waypoint behind ztunnel is asked for what it serves (a service VIP, a workload), not for its own address.
+        let proxied = mesh?.workload(at: local).flatMap { $0.proxyProtocolPort != nil && usesWaypoint(ip, $0) ? $0 : nil }
+        guard ip == local || proxied != nil else {
             return reject(400, "authority \(ip) is not the address this connection reached")
         }
         // A sidecar serves its own pod; a ztunnel the pods of its node.
-        guard let target = mesh?.workload(at: ip), role.servedUID.map({ $0 == target.uid }) ?? (target.node == node) else {
+        guard let target = proxied ?? mesh?.workload(at: ip), role.servedUID.map({ $0 == target.uid }) ?? (target.node == node) else {
             return reject(503, "no local workload at \(ip)")
         }
         event.dstWorkload = target.name
         event.dstIdentity = identity(of: target).uri
         if case .sidecar = role { return acceptAtSidecar(target, port: port, peer: peer, sourceIP: sourceIP, event: event, stream: stream) }
-        let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: target)
+        let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: target.address, destinationPort: port, destination: target)
         guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
 
         let started = ContinuousClock.now
         let opened = event
-        return connectPlain(netns: socketPlacement(for: target).netns, host: ip, port: port, source: sourceIP).map { upstream in
+        let upstreamPort = target.proxyProtocolPort ?? port
+        return connectPlain(netns: socketPlacement(for: target).netns, host: target.address, port: upstreamPort, source: sourceIP).map { upstream in
             self.log.write(opened)
             return .init(status: 200) {
+                // The application tunnel: after the 200, a PROXY header says who called and what for.
+                if target.proxyProtocolPort != nil {
+                    let caller = (opened.srcAddr ?? "").split(separator: ":")
+                    let header = ProxyHeader(source: (String(caller.first ?? ""), Int(caller.last ?? "") ?? 0), destination: (ip, port), identity: peer?.uri)
+                    upstream.writeAndFlush(header.encoded(), promise: nil)
+                }
                 self.track(id, facts: facts, channels: [stream, upstream], event: opened, started: started, downstream: stream, upstream: upstream)
             }
         }.flatMapError { error in
             reject(503, "upstream connect failed: \(error)")
         }
+    }
+
+    /// Whether calls to `ip` (a service VIP or a workload) go through `waypoint`.
+    private func usesWaypoint(_ ip: String, _ waypoint: Workload) -> Bool {
+        mesh?.service(vip: ip)?.waypoint == waypoint.uid || mesh?.workload(at: ip)?.waypoint == waypoint.uid
     }
 
     /// 15006 inside `workload`'s netns: plaintext from outside the mesh, authorized without identity.

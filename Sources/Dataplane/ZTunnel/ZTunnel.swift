@@ -198,7 +198,7 @@ public final class ZTunnel: @unchecked Sendable {
     }
 
     /// A listener whose accepted connections start paused and are handed to `accept`.
-    private func serve(_ fd: CInt, accept: @escaping (Channel) -> Void) -> EventLoopFuture<Channel> {
+    func serve(_ fd: CInt, accept: @escaping (Channel) -> Void) -> EventLoopFuture<Channel> {
         ServerBootstrap(group: eventLoop)
             .serverChannelOption(.maxMessagesPerRead, value: 64)  // accept bursts in batches
             .childChannelOption(.autoRead, value: false)

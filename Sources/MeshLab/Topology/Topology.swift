@@ -68,6 +68,8 @@ public struct Topology: Codable, Hashable, Sendable {
 
         /// `namespace/name`, how kubectl and MeshLab's CLI name a pod.
         public var id: String { "\(namespace)/\(name)" }
+        /// For a waypoint behind ztunnel: the port it takes PROXY protocol on.
+        public var waypointProxyPort: Int? { app == .waypoint ? Pod.proxyPort(labels) : nil }
     }
 
     public struct ServiceInfo: Codable, Hashable, Sendable {
@@ -131,12 +133,13 @@ public struct Topology: Codable, Hashable, Sendable {
                 usedVeths.insert(veth)
             }
             let declared = spec.namespaces.first { $0.name == namespace }!
-            // A waypoint is reached over HBONE directly, never captured; the others use their service
-            // account's waypoint, else their namespace's.
+            // A waypoint is reached over HBONE directly, never captured (unless it sits behind ztunnel);
+            // the others use their service account's waypoint, else their namespace's.
             let isWaypoint = pod.app == .waypoint
+            let mode: DataplaneMode = isWaypoint ? (pod.waypointProxyPort != nil ? .ambient : .none) : declared.mode
             let waypoint = declared.pods.first { $0.waypointServiceAccount == pod.serviceAccount }?.name ?? declared.waypoint
             pods.append(PodInfo(
-                namespace: namespace, name: pod.name, mode: isWaypoint ? .none : declared.mode, node: nodeName, ip: ip,
+                namespace: namespace, name: pod.name, mode: mode, node: nodeName, ip: ip,
                 netns: Naming.podNetns(lab: spec.name, namespace: namespace, pod: pod.name),
                 hostVeth: veth, serviceAccount: pod.serviceAccount, labels: pod.labels, app: pod.app, at: pod.at,
                 waypoint: isWaypoint ? nil : waypoint.map { "\(namespace)/\($0)" }))

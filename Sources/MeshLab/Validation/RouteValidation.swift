@@ -3,6 +3,17 @@ extension Validator {
     mutating func checkWaypoints(in namespace: Namespace) {
         var served: [String: String] = [:]
         for waypoint in namespace.pods where waypoint.app == .waypoint {
+            if let port = waypoint.waypointProxyPort {
+                // Node-level capture would send the waypoint's own HBONE back to ztunnel.
+                if !lab.settings.redirect.isInPod {
+                    fail(waypoint.at, "waypoint '\(namespace.name)/\(waypoint.name)' sits behind ztunnel (PROXY protocol), which needs in-pod redirection, not '\(lab.settings.redirect.rawValue)'",
+                         hint: "use LabSettings(redirect: .inpod), or drop inbound: .proxy()")
+                }
+                if !(1...65535).contains(port) || [15001, 15006, 15008].contains(port) {
+                    fail(waypoint.at, "waypoint '\(namespace.name)/\(waypoint.name)' takes PROXY protocol on port \(port)",
+                         hint: "use a free port that is not ztunnel's 15001/15006/15008, e.g. 15088")
+                }
+            }
             guard let account = waypoint.waypointServiceAccount else { continue }
             if let other = served[account] {
                 fail(waypoint.at, "waypoints '\(other)' and '\(waypoint.name)' both serve service account '\(namespace.name)/\(account)'",

@@ -8,7 +8,7 @@ enum MeshConfigCompiler {
         let workloads = topology.pods.map { pod in
             Workload(uid: pod.id, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, node: pod.node,
                      address: pod.ip.description, tunnel: pod.mode == .ambient ? .hbone : .none, netns: pod.netns, labels: pod.labels,
-                     waypoint: pod.waypoint, sidecar: pod.mode == .sidecar)
+                     waypoint: pod.waypoint, sidecar: pod.mode == .sidecar, proxyProtocolPort: pod.waypointProxyPort)
         }
         let services = topology.services.map { service in
             MeshService(name: service.name, namespace: service.namespace, hostname: service.hostname, vips: [service.vip.description],
