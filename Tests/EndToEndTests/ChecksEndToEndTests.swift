@@ -216,6 +216,17 @@ final class WaypointEndToEndTests: XCTestCase {
         XCTAssertEqual(Set(try answeredBy(count: 4)), ["shop/reviews-v1", "shop/reviews-v2"])
     }
 
+    func testHTTP2InIsHTTP2OutAndHTTP1StaysHTTP1() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-l7")
+        defer { _ = try? Harness.meshlab("down", "waypoint-l7", expect: nil) }
+        let h2 = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "h2://\(reviews)/", ["-n", "2"])
+        XCTAssertEqual(h2.map { $0.reply?.protocol }, ["h2c", "h2c"], "the waypoint speaks HTTP/2 to the destination when its client does")
+        XCTAssertTrue(h2.allSatisfy { $0.reply?.headers?["x-request-id"] != nil })
+        let h1 = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)/")
+        XCTAssertEqual(h1.first?.reply?.protocol, "HTTP/1.1")
+    }
+
     func testRetriesAreLoggedAndRequestsCountedInIstioRequestsTotal() throws {
         try Harness.requireRoot()
         try Harness.meshlab("up", "waypoint-l7")
@@ -383,6 +394,11 @@ final class SidecarEndToEndTests: XCTestCase {
                                                           && $0.contains("response_code=\"200\"") })
         XCTAssertTrue(try metrics("bar/reviews-v1").contains { $0.contains("reporter=\"destination\"") && $0.contains("source_workload=\"sleep\"")
                                                                && $0.contains("response_code=\"200\"") })
+
+        // HTTP/2 in, HTTP/2 out: through both sidecars (over HBONE between them) to the app.
+        let h2 = try Harness.calls(lab: "sidecar-l7", from: "bar/sleep", "h2://10.96.0.2:9080/")
+        XCTAssertEqual(h2.first?.reply?.protocol, "h2c")
+        XCTAssertEqual(h2.first?.reply?.pod, "bar/reviews-v1")
 
         // The same lab with GET denied in bar, applied live.
         var spec = try XCTUnwrap(LabCatalog.lab(named: "sidecar-l7"))

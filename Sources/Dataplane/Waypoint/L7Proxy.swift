@@ -8,7 +8,8 @@ import NIOHTTP2
 /// the requests one at a time, in Envoy's filter order: add an `x-request-id` when there is none;
 /// pick the HTTPRoute rule and backend; L7 authorization (403, naming the policy); faults (delay,
 /// abort); then the upstream exchange with the rule's timeout and retries, over a connection that
-/// later requests of this downstream connection reuse. One JSON log line and one
+/// later requests of this downstream connection reuse (HTTP/1.1), or a stream of an HTTP/2 connection
+/// its streams share (HTTP/2). One JSON log line and one
 /// `istio_requests_total` count per request. `leg` says which of these steps apply.
 final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
@@ -34,10 +35,13 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     /// Requests received while one is being answered (HTTP/1.1 pipelining), answered in order.
     private var waiting: [(HTTPRequestHead, ByteBuffer)] = []
     private var busy = false
-    /// Upstream connections by where they go, reused by this connection's later requests.
+    /// HTTP/1.1 upstream connections by where they go, reused by this connection's later requests.
     private var upstreams: [String: UpstreamConnection] = [:]
+    /// For an HTTP/2 downstream: the HTTP/2 upstream connections all its streams share.
+    private let http2Upstreams: HTTP2UpstreamPool?
 
-    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target) {
+    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target, http2Upstreams: HTTP2UpstreamPool?) {
+        self.http2Upstreams = http2Upstreams
         self.ztunnel = ztunnel
         self.leg = leg
         self.proxied = proxied
@@ -84,21 +88,32 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         serveNext(context: context)
     }
 
-    /// This connection's upstream connection to `upstream`, reused while it stays alive.
-    func connection(to upstream: Upstream, context: ChannelHandlerContext, id: String) -> EventLoopFuture<UpstreamConnection> {
+    /// The way to `upstream` for one request: a stream of the shared HTTP/2 connection, or this
+    /// connection's HTTP/1.1 connection there, reused while it stays alive.
+    func exchange(to upstream: Upstream, context: ChannelHandlerContext, id: String) -> EventLoopFuture<UpstreamExchange> {
+        if let http2Upstreams {
+            return http2Upstreams.exchange(to: upstream, ztunnel: ztunnel, from: proxied, downstream: context.channel, id: id)
+        }
         if let kept = upstreams[upstream.key], kept.idle { return context.eventLoop.makeSucceededFuture(kept) }
         upstreams[upstream.key]?.abandon()
         upstreams[upstream.key] = nil
-        return ztunnel.connectUpstream(upstream, from: proxied, downstream: context.channel, id: id).map { connection in
-            self.upstreams[upstream.key] = connection
-            return connection
+        let opened = ztunnel.openUpstream(upstream, from: proxied, downstream: context.channel, id: id)
+        return opened.channel.flatMapThrowing { channel in
+            do {
+                let connection = try UpstreamConnection.start(on: channel, hboneConnection: opened.hboneConnection)
+                self.upstreams[upstream.key] = connection
+                return connection
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
         }
     }
 
-    /// Forgets an upstream connection that can no longer be used (timed out, failed).
-    func discard(_ connection: UpstreamConnection) {
-        connection.abandon()
-        upstreams = upstreams.filter { $0.value !== connection }
+    /// Forgets an upstream exchange that can no longer be used (timed out, failed).
+    func discard(_ exchange: UpstreamExchange) {
+        exchange.abandon()
+        upstreams = upstreams.filter { $0.value !== exchange }
     }
 }
 
@@ -106,17 +121,19 @@ extension L7Proxy {
     /// Serves a downstream connection in the protocol its client speaks: HTTP/1.1 or h2c through an
     /// L7 proxy (one per h2c stream); anything else goes to `tcp`, held again (Envoy's TCP proxy for
     /// traffic that is not HTTP). Installs a sniffer that the caller then feeds.
-    static func serve(_ channel: Channel, proxy: @escaping @Sendable () -> L7Proxy, tcp: @escaping (Channel) -> Void) throws {
+    static func serve(_ channel: Channel, proxy: @escaping @Sendable (HTTP2UpstreamPool?) -> L7Proxy, tcp: @escaping (Channel) -> Void) throws {
         try channel.pipeline.syncOperations.addHandler(ProtocolSniffer { kind, channel in
             let pipeline = channel.pipeline.syncOperations
             switch kind {
             case .http1:
                 try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                 try pipeline.addHandler(HTTPResponseEncoder())
-                try pipeline.addHandler(proxy())
+                try pipeline.addHandler(proxy(nil))
             case .h2c:
+                let shared = HTTP2UpstreamPool()
+                channel.closeFuture.whenComplete { _ in shared.closeAll() }
                 _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { h2 in
-                    h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy()) }
+                    h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy(shared)) }
                 }
             case .tcp:
                 try pipeline.addHandler(Holdback())

@@ -20,7 +20,7 @@ final class ProxiedRequest: @unchecked Sendable {
     private var relayed = false
     private var done = false
     private var deadline: Scheduled<Void>?
-    private var current: UpstreamConnection?
+    private var current: UpstreamExchange?
 
     private var ztunnel: ZTunnel { proxy.ztunnel }
 
@@ -111,7 +111,7 @@ final class ProxiedRequest: @unchecked Sendable {
     private func attempt(_ routed: L7Proxy.Target, to upstream: Upstream) {
         attempts += 1
         aim(at: upstream)
-        proxy.connection(to: upstream, context: context, id: event.id).whenComplete { result in
+        proxy.exchange(to: upstream, context: context, id: event.id).whenComplete { result in
             guard !self.done else { return }
             switch result {
             case .failure(let error):

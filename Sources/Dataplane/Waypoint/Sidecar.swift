@@ -28,7 +28,7 @@ extension ZTunnel {
         return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
             self.log.write(event)
             do {
-                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target) }) { stream in
+                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target, http2Upstreams: $0) }) { stream in
                     var event = event
                     guard self.admit(facts, &event) else {
                         event.event = .refused
@@ -48,7 +48,7 @@ extension ZTunnel {
     private func serveL7(_ downstream: Channel, leg: ProxyLeg, pod: Workload, target: L7Proxy.Target, tcp: @escaping (Channel) -> Void) {
         let source = downstream.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         do {
-            try L7Proxy.serve(downstream, proxy: { L7Proxy(ztunnel: self, leg: leg, proxied: pod, peer: nil, source: source, target: target) }, tcp: tcp)
+            try L7Proxy.serve(downstream, proxy: { L7Proxy(ztunnel: self, leg: leg, proxied: pod, peer: nil, source: source, target: target, http2Upstreams: $0) }, tcp: tcp)
             try Holdback.handOver(downstream)
         } catch {
             downstream.close(promise: nil)

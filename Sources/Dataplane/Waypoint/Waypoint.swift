@@ -69,7 +69,7 @@ extension ZTunnel {
 
     /// The waypoint speaks what the client speaks: HTTP/1.1, h2c, or plain TCP passed through.
     private func serveAtWaypoint(_ channel: Channel, waypoint: Workload, peer: SpiffeID?, source: String, target: L7Proxy.Target) throws {
-        try L7Proxy.serve(channel, proxy: { L7Proxy(ztunnel: self, leg: .waypoint, proxied: waypoint, peer: peer, source: source, target: target) }) {
+        try L7Proxy.serve(channel, proxy: { L7Proxy(ztunnel: self, leg: .waypoint, proxied: waypoint, peer: peer, source: source, target: target, http2Upstreams: $0) }) {
             self.passThrough($0, from: waypoint, to: target)
         }
     }
