@@ -74,22 +74,22 @@ extension ZTunnel {
         }
     }
 
-    /// Traffic that is not HTTP goes on as it came, over HBONE to the destination (Envoy's TCP proxy).
+    /// Traffic that is not HTTP goes on as it came, to the destination as a request would (Envoy's TCP proxy).
     private func passThrough(_ stream: Channel, from waypoint: Workload, to target: L7Proxy.Target) {
-        guard let (destination, port) = destination(of: target) else {
+        guard let upstream = upstream(on: .waypoint, of: waypoint, to: target, sourceIP: "") else {
             stream.close(promise: nil)
             return
         }
         var event = ConnectionEvent(event: .opened, id: nextID(), direction: "outbound")
-        event.dstAddr = "\(destination.address):\(port)"
-        event.dstWorkload = destination.name
+        event.dstAddr = upstream.key
+        event.dstWorkload = upstream.workload?.name
         event.dstService = target.service?.hostname
         let started = ContinuousClock.now
-        let tunnel = openTunnel(from: waypoint, to: destination, authority: "\(destination.address):\(port)", downstream: stream, id: event.id)
-        event.hboneConnection = tunnel.connection
+        let connection = openUpstream(upstream, from: waypoint, downstream: stream, id: event.id)
+        event.hboneConnection = connection.hboneConnection
         log.write(event)
         let opened = event
-        tunnel.tunnel.whenComplete { result in
+        connection.channel.whenComplete { result in
             switch result {
             case .success(let upstream):
                 self.glue(stream, upstream) { sent, received in self.log.write(opened.closed(sent: sent, received: received, since: started)) }
