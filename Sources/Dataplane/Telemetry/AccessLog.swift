@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// One JSON line per connection event, the evidence checks join hops with (by `id`).
 public struct ConnectionEvent: Codable, Hashable, Sendable {
@@ -88,22 +89,30 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     }
 }
 
-/// Writes events to stdout (the process log) as JSON lines.
+/// Writes events to stdout (the process log) as JSON lines, one write each, so a check reading the
+/// log right after a call sees every line.
 public final class AccessLog: @unchecked Sendable {
     private let lock = NSLock()
-    private let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
+    /// The timestamp of the last second written (events come many per second).
+    private var second = -1
+    private var timestamp: [UInt8] = []
 
     public init() {}
 
     public func write(_ event: ConnectionEvent) {
-        guard let data = try? encoder.encode(event) else { return }
         lock.withLock {
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            let now = Int(event.time.timeIntervalSince1970)
+            if now != second { (second, timestamp) = (now, iso8601(secondsSince1970: now)) }
+            let line = event.jsonLine(timestamp: timestamp[...])
+            line.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Glibc.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 && errno == EINTR { continue }
+                    guard written > 0 else { return }
+                    offset += written
+                }
+            }
         }
     }
 }
