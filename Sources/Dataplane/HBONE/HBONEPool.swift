@@ -94,14 +94,13 @@ extension ZTunnel {
             "service.name=\(source.labels["app"] ?? source.name),service.version=\(source.labels["version"] ?? "latest")"
         return [
             ":method": "CONNECT", ":authority": authority,
-            "baggage": baggage, "forwarded": "for=\"\(peer)\"", "traceparent": Self.traceparent(id),
+            "baggage": baggage, "forwarded": "for=\"\(peer)\"", "traceparent": traceparent(id),
         ]
     }
 
     /// W3C traceparent whose span id carries the outbound connection id, so hops can be joined.
-    static func traceparent(_ id: String) -> String {
-        let trace = (0..<32).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
-        return "00-\(trace)-\(ConnectionEvent.spanID(for: id))-00"
+    func traceparent(_ id: String) -> String {
+        "00-\(randomIDs.traceID())-\(ConnectionEvent.spanID(for: id))-00"
     }
 
     /// Connects, checks the peer's SPIFFE id, and sets up HTTP/2. `released` runs when the connection is gone.

@@ -75,20 +75,24 @@ private struct JSONLine {
 
     mutating func field(_ key: StaticString, _ value: String?) {
         guard let value else { return }
-        var quoted: [UInt8] = [UInt8(ascii: "\"")]
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): quoted += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): quoted += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): quoted += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): quoted += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): quoted += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20: quoted += Array("\\u00".utf8) + Array(String(byte, radix: 16).leftPadded(to: 2).utf8)
-            default: quoted.append(byte)
+        raw(key, [])
+        bytes.append(UInt8(ascii: "\""))
+        // Most values need no escaping: copy them whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: value.utf8)
+        } else {
+            for byte in value.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), byte]
+                case UInt8(ascii: "\n"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                case UInt8(ascii: "\r"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                case 0..<0x20: bytes += Array("\\u00".utf8) + Array(String(byte, radix: 16).leftPadded(to: 2).utf8)
+                default: bytes.append(byte)
+                }
             }
         }
-        quoted.append(UInt8(ascii: "\""))
-        raw(key, quoted)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     mutating func field(_ key: StaticString, _ value: Int?) {

@@ -29,6 +29,11 @@ public final class RequestMetrics: @unchecked Sendable {
     private struct Counters {
         var requests = 0
         var milliseconds = 0.0
+
+        mutating func count(_ milliseconds: Double) {
+            requests += 1
+            self.milliseconds += milliseconds
+        }
     }
 
     private var counters: [Labels: Counters] = [:]
@@ -37,10 +42,7 @@ public final class RequestMetrics: @unchecked Sendable {
     public init() {}
 
     func record(_ labels: Labels, milliseconds: Double) {
-        lock.withLock {
-            counters[labels, default: .init()].requests += 1
-            counters[labels, default: .init()].milliseconds += milliseconds
-        }
+        lock.withLock { counters[labels, default: .init()].count(milliseconds) }  // one hash of the labels
     }
 
     public func render() -> String {

@@ -26,7 +26,7 @@ final class ProxiedRequest: @unchecked Sendable {
 
     init(proxy: L7Proxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: ByteBuffer) {
         var request = request
-        if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: UUID().uuidString.lowercased()) }
+        if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.ztunnel.randomIDs.requestID()) }
         self.request = request
         self.proxy = proxy
         self.context = context

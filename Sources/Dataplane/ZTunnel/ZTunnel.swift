@@ -42,6 +42,8 @@ public final class ZTunnel: @unchecked Sendable {
     /// Waypoint role: HTTP request metrics, and the HTTPRoute state (weighted picks, fault counts).
     public let requestMetrics = RequestMetrics()
     let routes = RouteTable()
+    /// Trace ids of CONNECTs, and the `x-request-id`s L7 roles add.
+    let randomIDs = RandomIDs()
     let connectTimeout = TimeAmount.seconds(10)
 
     var mesh: MeshIndex?
