@@ -16,7 +16,7 @@ extension ConnectionEvent {
         line.field("dst.identity", dstIdentity)
         line.field("dst.service", dstService)
         line.field("dst.workload", dstWorkload)
-        if let durationMs { line.raw("duration_ms", Array("\(durationMs)".utf8)) }
+        if let durationMs { line.raw("duration_ms", Array(durationMs.description.utf8)) }
         line.field("error", error)
         line.field("event", event.rawValue)
         line.field("hbone.connection", hboneConnection)
@@ -66,21 +66,29 @@ private struct JSONLine {
     init() { bytes.reserveCapacity(512) }
 
     mutating func raw(_ key: StaticString, _ value: [UInt8]) {
+        self.key(key)
+        bytes.append(contentsOf: value)
+    }
+
+    private mutating func key(_ key: StaticString) {
         if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        bytes.append(contentsOf: value)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func field(_ key: StaticString, _ value: String?) {
         guard let value else { return }
-        raw(key, [])
+        self.key(key)
         bytes.append(UInt8(ascii: "\""))
         // Most values need no escaping: copy them whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: value.utf8)
-        } else {
+        let plain = value.utf8.withContiguousStorageIfAvailable { stored in
+            guard !stored.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(contentsOf: stored)
+            return true
+        }
+        if plain != true {
             for byte in value.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), byte]
@@ -96,11 +104,15 @@ private struct JSONLine {
     }
 
     mutating func field(_ key: StaticString, _ value: Int?) {
-        if let value { raw(key, Array(String(value).utf8)) }
+        guard let value else { return }
+        self.key(key)
+        bytes.append(contentsOf: String(value).utf8)
     }
 
     mutating func field(_ key: StaticString, _ value: Bool?) {
-        if let value { raw(key, Array((value ? "true" : "false").utf8)) }
+        guard let value else { return }
+        self.key(key)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     mutating func finished() -> [UInt8] {

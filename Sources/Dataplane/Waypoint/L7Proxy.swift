@@ -28,7 +28,9 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     /// The workload the proxy serves: the waypoint, or the sidecar's pod.
     let proxied: Workload
     let peer: SpiffeID?
+    /// The caller, `ip:port`, and its address alone.
     let source: String
+    let sourceIP: String
     let target: Target
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
@@ -47,6 +49,7 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         self.proxied = proxied
         self.peer = peer
         self.source = source
+        sourceIP = String(source.split(separator: ":").first ?? "")
         self.target = target
     }
 

@@ -11,7 +11,7 @@ final class ProxiedRequest: @unchecked Sendable {
     private let context: ChannelHandlerContext
     private let body: ByteBuffer
     private let started = ContinuousClock.now
-    private let sourceIP: String
+    private var sourceIP: String { proxy.sourceIP }
     private var event: ConnectionEvent
     private var labels = RequestMetrics.Labels()
     private var decision = RouteTable.Decision()
@@ -38,10 +38,9 @@ final class ProxiedRequest: @unchecked Sendable {
         event.srcNamespace = leg == .sidecarOutbound ? proxy.proxied.namespace : proxy.peer?.namespace
         event.dstAddr = "\(proxy.target.ip):\(proxy.target.port)"
         event.dstService = proxy.target.service?.hostname
-        event.method = "\(request.method)"
+        event.method = request.method.rawValue
         event.path = request.uri
         event.requestID = request.headers.first(name: "x-request-id")
-        sourceIP = String(proxy.source.split(separator: ":").first ?? "")
         let caller = leg == .sidecarOutbound ? proxy.proxied : proxy.ztunnel.mesh?.workload(at: sourceIP)
         labels.reporter = leg.reporter
         labels.sourceWorkload = caller?.name ?? "unknown"
@@ -70,7 +69,7 @@ final class ProxiedRequest: @unchecked Sendable {
             guard let destination = upstream.workload else { return answer(503, "no healthy upstream", flags: "UH") }
             let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
                                         destinationIP: destination.address, destinationPort: upstream.port, destination: destination,
-                                        method: "\(request.method)", path: request.uri)
+                                        method: request.method.rawValue, path: request.uri)
             let verdict = authorize(facts, policies: proxy.leg == .waypoint ? ztunnel.waypointPolicies(proxy.proxied.uid) : ztunnel.config?.l4Policies ?? [])
             event.allowed = verdict.allowed
             event.policy = verdict.policy
