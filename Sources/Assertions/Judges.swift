@@ -94,14 +94,14 @@ extension Evidence {
 
     /// The authorization decisions for these calls, at the hop that made them (`ztunnel <node>`).
     public func policyDecision(allowed: Bool, policy: String?, reason: String?, at hop: String? = nil) -> Verdict {
-        let decisions = inbound.filter { $0.event == .policy && (hop == nil || $0.hop == hop) }
+        let decisions = inbound.filter { $0.isPolicyDecision && (hop == nil || $0.hop == hop) }
         let expected = (allowed ? "allowed" : "denied") + (policy.map { " by \($0)" } ?? "") + (reason.map { " (\($0))" } ?? "")
             + (hop.map { " at \($0)" } ?? "")
         let matching = decisions.filter { decision in
             decision.allowed == allowed && (policy == nil || decision.policy == policy)
                 && (reason == nil || (decision.reason?.contains(reason!) ?? false))
         }
-        let elsewhere = inbound.filter { $0.event == .policy && !decisions.contains($0) }
+        let elsewhere = inbound.filter { $0.isPolicyDecision && !decisions.contains($0) }
         let actual = decisions.isEmpty
             ? (hop == nil || elsewhere.isEmpty ? "no decision logged for these calls"
                 : "no decision at \(hop!); " + Set(elsewhere.map { "\($0.allowed == true ? "allowed" : "denied") by \($0.policy ?? "-") at \($0.hop)" }).sorted().joined(separator: "; "))

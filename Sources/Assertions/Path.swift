@@ -35,7 +35,7 @@ extension Evidence {
         if let capture = ruleHits.first(where: { $0.rule.contains("REDIRECT --to-ports 15001") }) {
             hops.append(Hop(summary: "redirect 15001", evidence: "\(capture.netns): \(capture.rule) [\(capture.packets) packet(s)]"))
         }
-        let out = events.first { $0.direction == "outbound" && ($0.event == .opened || $0.event == .refused) && mine($0) }
+        let out = events.first { $0.direction == "outbound" && [.opened, .refused, .request].contains($0.event) && mine($0) }
         // Node level: the node marked the pod's first packet and routed it through istioout.
         if let mark = ruleHits.first(where: { $0.rule.contains("--match-set \(NodeRedirection.podSet) src") && (out == nil || $0.node == out?.node) }),
            let node = mark.node {
@@ -54,7 +54,7 @@ extension Evidence {
                 hops.append(Hop(summary: "HBONE", evidence: "mTLS + HTTP/2 CONNECT \(out.dstAddr ?? "") to \(hbone), expecting \(out.dstIdentity ?? "?")"))
             } else if out.reason == ConnectionEvent.sameNodeReason {
                 // Handed to the same ztunnel's inbound side: no transport between them.
-            } else if out.event == .opened {
+            } else if out.event == .opened || out.event == .request {
                 hops.append(Hop(summary: "plaintext", evidence: "TCP to \(out.dstAddr ?? "?")"))
             }
         }
@@ -63,7 +63,7 @@ extension Evidence {
         }
         // The first call's inbound decision: the one whose CONNECT carried the outbound event's span
         // id (traceparent), or for plaintext the first from the caller.
-        let all = events.filter { $0.direction == "inbound" && ($0.event == .policy || $0.event == .refused) && mine($0) }
+        let all = events.filter { $0.direction == "inbound" && ($0.isPolicyDecision || $0.event == .refused) && mine($0) }
         // A waypoint on the way: its L7 decision, then HBONE again to the destination's ztunnel.
         let waypoint = all.first(where: \.isWaypoint)
         if let waypoint {

@@ -234,7 +234,7 @@ final class WaypointEndToEndTests: XCTestCase {
         let failed = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)/status/503", expect: nil)
         XCTAssertEqual(failed.first?.status, 503, "the last attempt's answer goes back")
         let log = try String(contentsOfFile: "/run/meshlab/waypoint-l7/logs/waypoint-shop-waypoint.log", encoding: .utf8)
-        let line = try XCTUnwrap(log.split(separator: "\n").last { $0.contains("\"path\":\"/status/503\"") && $0.contains("\"closed\"") })
+        let line = try XCTUnwrap(log.split(separator: "\n").last { $0.contains("\"path\":\"/status/503\"") && $0.contains("\"request\"") })
         XCTAssertTrue(line.contains("\"attempts\":3"), "one try and the rule's 2 retries: \(line)")
         XCTAssertTrue(line.contains("\"route\":\"shop/reviews#4\""), "\(line)")
         XCTAssertEqual(try answeredBy(count: 4).count, 4)
@@ -383,8 +383,8 @@ final class SidecarEndToEndTests: XCTestCase {
         let logs = "/run/meshlab/sidecar-l7/logs/"
         let client = try String(contentsOfFile: logs + "sidecar-bar-sleep.log", encoding: .utf8)
         let server = try String(contentsOfFile: logs + "sidecar-bar-reviews-v1.log", encoding: .utf8)
-        XCTAssertTrue(client.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"outbound\"") && $0.contains("\"closed\"") }, client)
-        XCTAssertTrue(server.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"policy\"") && $0.contains("\"allowed\":true") }, server)
+        XCTAssertTrue(client.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"outbound\"") && $0.contains("\"request\"") }, client)
+        XCTAssertTrue(server.split(separator: "\n").contains { $0.contains(id) && $0.contains("\"request\"") && $0.contains("\"allowed\":true") }, server)
 
         let metrics = { (pod: String) in
             try Harness.meshlab("exec", "--lab", "sidecar-l7", pod, "--", "curl", "-s", "http://127.0.0.1:15020/metrics").stdout

@@ -11,7 +11,7 @@ final class EventJSONTests: XCTestCase {
     }
 
     func testEveryFieldComesBackAndKeysAreSorted() throws {
-        var event = ConnectionEvent(event: .closed, id: "waypoint shop/waypoint-7", direction: "inbound")
+        var event = ConnectionEvent(event: .request, id: "waypoint shop/waypoint-7", direction: "inbound")
         event.time = Date(timeIntervalSince1970: 1_795_448_000)
         (event.srcAddr, event.srcWorkload, event.srcNamespace, event.srcIdentity) = ("10.244.0.2:5000", "sleep", "shop", "spiffe://cluster.local/ns/shop/sa/sleep")
         (event.dstAddr, event.dstHboneAddr, event.hboneConnection, event.traceParent) = ("10.96.0.1:8000", "10.244.1.3:15008", "node-a-3", "00f067aa0ba902b7")

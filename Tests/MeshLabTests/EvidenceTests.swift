@@ -53,6 +53,18 @@ final class EvidenceTests: XCTestCase {
         XCTAssertEqual(verdict.actual, "3 stream(s) over 2 HBONE connection(s)")
     }
 
+    func testAnL7RequestLineIsItsDecisionAndDecisionlessLinesAreNot() {
+        var denied = ConnectionEvent(event: .request, id: "waypoint shop/waypoint-4", direction: "inbound")
+        (denied.srcAddr, denied.allowed, denied.policy, denied.status) = ("10.244.0.2:40000", false, "shop/deny-post", 403)
+        var outbound = ConnectionEvent(event: .request, id: "sidecar bar/sleep-2", direction: "inbound")
+        outbound.srcAddr = "10.244.0.2:40001"  // no authorization on this leg: no decision
+        let evidence = Evidence(calls: [], events: [denied, outbound], callerIP: "10.244.0.2")
+        XCTAssertTrue(evidence.policyDecision(allowed: false, policy: "shop/deny-post", reason: nil, at: "waypoint shop/waypoint").passed)
+        let allowed = evidence.policyDecision(allowed: true, policy: nil, reason: nil, at: "waypoint shop/waypoint")
+        XCTAssertFalse(allowed.passed)
+        XCTAssertFalse(evidence.policyDecision(allowed: false, policy: nil, reason: nil, at: "sidecar bar/sleep").passed, "no decision there")
+    }
+
     /// An Ethernet II + IPv4 + TCP frame with a payload, as a capture holds it.
     private func frame(from source: [UInt8], port sourcePort: UInt16, to destination: [UInt8], port destinationPort: UInt16, payload: [UInt8]) -> [UInt8] {
         let ethernet = [UInt8](repeating: 0xaa, count: 12) + [0x08, 0x00]

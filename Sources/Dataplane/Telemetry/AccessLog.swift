@@ -3,7 +3,9 @@ import Glibc
 
 /// One JSON line per connection event, the evidence checks join hops with (by `id`).
 public struct ConnectionEvent: Codable, Hashable, Sendable {
-    public enum Kind: String, Codable, Sendable { case opened, policy, closed, refused, failed }
+    /// A connection's `opened`, `policy` decision, `closed`, `refused`, `failed`; or an L7 proxy's
+    /// `request`: one line per HTTP request when it ends (Envoy's access log), carrying its decision.
+    public enum Kind: String, Codable, Sendable { case opened, policy, closed, refused, failed, request }
 
     public var time: Date = Date()
     public var event: Kind
@@ -58,6 +60,8 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
     public var hop: String { isWaypoint || isSidecar ? node : "ztunnel \(node)" }
     public var isWaypoint: Bool { id.hasPrefix("waypoint ") }
     public var isSidecar: Bool { id.hasPrefix("sidecar ") }
+    /// An authorization decision: a connection's policy event, or an L7 request's line.
+    public var isPolicyDecision: Bool { event == .policy || (event == .request && allowed != nil) }
 
     /// The W3C span id the outbound side puts in its CONNECT's traceparent for connection `id`
     /// (FNV-1a of the id), so the inbound side's events can be joined to it exactly.

@@ -36,7 +36,8 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     private var body = ByteBuffer()
     /// Requests received while one is being answered (HTTP/1.1 pipelining), answered in order.
     private var waiting: [(HTTPRequestHead, ByteBuffer)] = []
-    private var busy = false
+    /// The request being answered.
+    private var current: ProxiedRequest?
     /// HTTP/1.1 upstream connections by where they go, reused by this connection's later requests.
     private var upstreams: [String: UpstreamConnection] = [:]
     /// For an HTTP/2 downstream: the HTTP/2 upstream connections all its streams share.
@@ -69,21 +70,25 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        waiting = []
+        current?.downstreamClosed()
         upstreams.values.forEach { $0.abandon() }
         upstreams = [:]
         context.fireChannelInactive()
     }
 
     private func serveNext(context: ChannelHandlerContext) {
-        guard !busy, !waiting.isEmpty else { return }
-        busy = true
+        guard current == nil, !waiting.isEmpty else { return }
         let (head, body) = waiting.removeFirst()
-        ProxiedRequest(proxy: self, context: context, request: head, body: body).start()
+        let request = ProxiedRequest(proxy: self, context: context, request: head, body: body)
+        current = request
+        request.start()
     }
 
     /// Called by a request once its response has been written.
     func finished(_ request: ProxiedRequest, context: ChannelHandlerContext) {
-        busy = false
+        current = nil
+        guard context.channel.isActive else { return }
         if !request.request.isKeepAlive && request.request.version.major == 1 {
             context.close(promise: nil)
             return

@@ -32,7 +32,7 @@ final class ProxiedRequest: @unchecked Sendable {
         self.context = context
         self.body = body
         let leg = proxy.leg
-        event = ConnectionEvent(event: leg == .sidecarOutbound ? .opened : .policy, id: proxy.ztunnel.nextID(), direction: leg.direction)
+        event = ConnectionEvent(event: .request, id: proxy.ztunnel.nextID(), direction: leg.direction)
         event.srcAddr = proxy.source
         event.srcIdentity = leg == .sidecarOutbound ? proxy.ztunnel.identity(of: proxy.proxied).uri : proxy.peer?.uri
         event.srcNamespace = leg == .sidecarOutbound ? proxy.proxied.namespace : proxy.peer?.namespace
@@ -63,9 +63,7 @@ final class ProxiedRequest: @unchecked Sendable {
             return answer(503, "no healthy upstream", flags: "UH")
         }
         aim(at: upstream)
-        if proxy.leg == .sidecarOutbound {
-            ztunnel.logEvent(event)  // the client side authorizes nothing: its line says where the request goes
-        } else {
+        if proxy.leg != .sidecarOutbound {  // the client side authorizes nothing
             guard let destination = upstream.workload else { return answer(503, "no healthy upstream", flags: "UH") }
             let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
                                         destinationIP: destination.address, destinationPort: upstream.port, destination: destination,
@@ -74,7 +72,6 @@ final class ProxiedRequest: @unchecked Sendable {
             event.allowed = verdict.allowed
             event.policy = verdict.policy
             event.reason = verdict.reason
-            ztunnel.logEvent(event)
             guard verdict.allowed else { return answer(403, "RBAC: access denied", flags: "-") }
         }
         let proceed: @Sendable () -> Void = {
@@ -198,19 +195,26 @@ final class ProxiedRequest: @unchecked Sendable {
         complete(flags: flags)
     }
 
-    /// The request's closing log line and its count in `istio_requests_total`.
+    /// The client went away before the answer (Envoy's DC): the request ends here.
+    func downstreamClosed() {
+        if let current { proxy.discard(current) }
+        complete(flags: "DC")
+    }
+
+    /// The request's log line (its decision, status, route, upstream, attempts, flags, duration) and
+    /// its count in `istio_requests_total`.
     private func complete(flags: String? = nil) {
         guard !done else { return }
         done = true
         deadline?.cancel()
-        var closed = event.closed(sent: 0, received: 0, since: started)
-        (closed.bytesSent, closed.bytesRecv) = (nil, nil)
-        closed.attempts = attempts
+        var line = event.closed(sent: 0, received: 0, since: started)
+        (line.event, line.bytesSent, line.bytesRecv) = (.request, nil, nil)
+        line.attempts = attempts
         if let flags { labels.responseFlags = flags }
-        closed.responseFlags = labels.responseFlags
-        ztunnel.logEvent(closed)
-        labels.responseCode = closed.status ?? 0
-        ztunnel.requestMetrics.record(labels, milliseconds: closed.durationMs ?? 0)
+        line.responseFlags = labels.responseFlags
+        ztunnel.logEvent(line)
+        labels.responseCode = line.status ?? 0
+        ztunnel.requestMetrics.record(labels, milliseconds: line.durationMs ?? 0)
         proxy.finished(self, context: context)
     }
 
