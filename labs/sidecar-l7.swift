@@ -5,7 +5,7 @@ import MeshLab
 /// HTTPRoute of a sidecar namespace's service at the client (header match, 3:1 weights); each
 /// reviews pod's sidecar enforces the namespace's L7 policy request by request (403 naming it), also
 /// for an ambient caller, whose ztunnel sends plain TCP and applies no route (L4 only, round robin).
-/// Traffic that is not HTTP stays L4 in the sidecars.
+/// Traffic that is not HTTP stays L4 in the sidecars, where a DENY's HTTP fields are ignored.
 let sidecarL7 = Lab("sidecar-l7") {
     Node("node-a")
     Node("node-b")
@@ -21,11 +21,11 @@ let sidecarL7 = Lab("sidecar-l7") {
             RouteRule(matches: [.header("x-version", "v2")], backends: [.service("reviews-v2")])
             RouteRule(backends: [.service("reviews-v1", weight: 3), .service("reviews-v2", weight: 1)])
         }
-        AuthorizationPolicy("no-admin", action: .deny) {
+        AuthorizationPolicy("no-admin", action: .deny, selector: ["version": "v1"]) {
             Rule(to: [.paths(["/admin*"])])
         }
         // Only a caller that proved bar/sleep's identity over mTLS may read /private.
-        AuthorizationPolicy("private-for-sleep", action: .deny) {
+        AuthorizationPolicy("private-for-sleep", action: .deny, selector: ["version": "v1"]) {
             Rule(from: [Rule.Source(notPrincipals: ["cluster.local/ns/bar/sa/sleep"])], to: [.paths(["/private*"])])
         }
     }
@@ -53,7 +53,10 @@ let sidecarL7 = Lab("sidecar-l7") {
     Check("ztunnel applies no route (L4 round robin); the destination's sidecar adds x-request-id", from: "foo/sleep",
           to: .service("bar/reviews", port: 9080), request: .get("/", headers: ["x-version": "v2"]), count: 4,
           expect: [.ok, .split(["bar/reviews-v1": 2, "bar/reviews-v2": 2]), .requestHeader("x-request-id")])
-    Check("TCP that is not HTTP stays L4 through both sidecars, over mTLS", from: "bar/sleep", to: .pod("bar/reviews-v1", port: 9080),
+    Check("TCP that is not HTTP stays L4 through both sidecars, over mTLS", from: "bar/sleep", to: .pod("bar/reviews-v2", port: 9080),
           protocol: .tcp, payload: 4096,
-          expect: [.ok, .reached("bar/reviews-v1"), .allowed(at: "sidecar bar/reviews-v1"), .mtls(client: sleep, server: reviews)])
+          expect: [.ok, .reached("bar/reviews-v2"), .allowed(at: "sidecar bar/reviews-v2"), .mtls(client: sleep, server: reviews)])
+    Check("for TCP, a DENY drops its HTTP fields and denies it all (Istio's fail-closed rule)", from: "bar/sleep",
+          to: .pod("bar/reviews-v1", port: 9080), protocol: .tcp, payload: 16,
+          expect: [.not(.ok), .denied(by: "bar/no-admin", at: "sidecar bar/reviews-v1")])
 }

@@ -19,6 +19,9 @@ let waypointProxyProtocol = Lab("waypoint-proxy-protocol") {
             Rule(from: [.principals(["cluster.local/ns/shop/sa/sleep"])])
         }
     }
+    Namespace("legacy") {
+        Pod("client", node: "node-a", app: .client)
+    }
 
     Check("the waypoint learns the caller's identity from the PROXY header and allows sleep", from: "shop/sleep",
           to: .service("shop/httpbin", port: 8000),
@@ -26,4 +29,6 @@ let waypointProxyProtocol = Lab("waypoint-proxy-protocol") {
                    .allowed(at: "ztunnel node-b")])
     Check("another caller's identity is not allowed there", from: "shop/curl", to: .service("shop/httpbin", port: 8000),
           expect: [.status(403), .denied(reason: "allow policies exist, but none allowed", at: "waypoint shop/waypoint")])
+    Check("only ztunnel opens the PROXY port: a caller outside the mesh cannot write its own header (and claim any identity)",
+          from: "legacy/client", to: .pod("shop/waypoint", port: 15088), protocol: .tcp, payload: 16, expect: [.not(.ok)])
 }

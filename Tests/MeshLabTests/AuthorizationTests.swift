@@ -124,7 +124,8 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertFalse(authorize(facts(sleep), policies: [selected]).allowed)
     }
 
-    /// At a waypoint, methods and paths join the match; at L4 (no request) a positive L7 field never matches.
+    /// At a waypoint, methods and paths join the match; at L4 (no request) a DENY ignores them and an
+    /// ALLOW with them matches nothing (Istio's rule for L7 attributes at L4: fail closed both ways).
     func testL7MethodsAndPathsMatchAtAWaypointOnly() {
         var match = Authorization.Match()
         match.methods = ["DELETE"]
@@ -137,7 +138,17 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertFalse(authorize(request("DELETE", "/admin/users"), policies: [deny]).allowed)
         XCTAssertTrue(authorize(request("DELETE", "/public"), policies: [deny]).allowed)
         XCTAssertTrue(authorize(request("GET", "/admin/users"), policies: [deny]).allowed)
-        XCTAssertTrue(authorize(facts(sleep), policies: [deny]).allowed, "no request at L4: the L7 rule cannot match")
+        let l4 = authorize(facts(sleep), policies: [deny])
+        XCTAssertFalse(l4.allowed, "no request at L4: the DENY drops its HTTP fields and denies more")
+        XCTAssertEqual(l4.policy, "apps/no-admin-delete")
+        var get = Authorization.Match()
+        get.methods = ["GET"]
+        let allowGet = authorize(facts(sleep), policies: [policy("get-only", .allow, get)])
+        XCTAssertFalse(allowGet.allowed, "an ALLOW of GET cannot allow what is not a request")
+        XCTAssertEqual(allowGet.reason, "allow policies exist, but none allowed")
+        var notDelete = Authorization.Match()
+        notDelete.notMethods = ["DELETE"]
+        XCTAssertFalse(authorize(facts(sleep), policies: [policy("not-delete", .allow, notDelete)]).allowed, "a not_ HTTP field is L7 too")
         let config = MeshConfig(version: 1, trustDomain: "cluster.local", workloads: [echo], services: [],
                                 policies: [deny, Authorization(name: "wp", namespace: "apps", scope: .namespace, action: .deny, rules: [], waypoint: "apps/waypoint")])
         XCTAssertEqual(config.l4Policies.map(\.name), ["no-admin-delete"], "ztunnel leaves a waypoint's policies to it")

@@ -22,11 +22,21 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         if buffered == nil { buffered = incoming } else { buffered!.writeBuffer(&incoming) }
         let head = Array(buffered!.readableBytesView.prefix(Self.preface.count))
         guard let kind = classify(head) else { return }  // need more bytes
+        handOver(kind, context: context)
+    }
+
+    /// The client closed its side before saying enough to tell: what it sent is plain TCP.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let closed = event as? ChannelEvent, closed == .inputClosed else { return context.fireUserInboundEventTriggered(event) }
+        handOver(.tcp, context: context, then: closed)
+    }
+
+    private func handOver(_ kind: Kind, context: ChannelHandlerContext, then event: ChannelEvent? = nil) {
         do {
             try install(kind, context.channel)
-            let bytes = buffered!
+            if let bytes = buffered, bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
             buffered = nil
-            context.fireChannelRead(wrapInboundOut(bytes))
+            if let event { context.fireUserInboundEventTriggered(event) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
             context.close(promise: nil)

@@ -67,9 +67,9 @@ final class HTTP2Upstream: @unchecked Sendable {
                 relaying = response.head(head)
             case .body(let bytes):
                 if relaying { response.body(bytes) }
-            case .end:
+            case .end(let trailers):
                 self.response = nil
-                response.end()
+                response.end(trailers)
                 context.close(promise: nil)
             }
         }
@@ -101,6 +101,8 @@ final class HTTP2Upstream: @unchecked Sendable {
 final class HTTP2UpstreamPool: @unchecked Sendable {
     private var connected: [String: HTTP2Upstream] = [:]
     private var connecting: [String: EventLoopFuture<HTTP2Upstream>] = [:]
+    /// The downstream connection is gone: connections that finish opening now are closed at once.
+    private var closed = false
 
     func exchange(to upstream: Upstream, ztunnel: ZTunnel, from proxied: Workload, downstream: Channel, id: String)
         -> EventLoopFuture<UpstreamExchange>
@@ -120,12 +122,15 @@ final class HTTP2UpstreamPool: @unchecked Sendable {
         connecting[key] = connection
         connection.whenComplete { result in
             self.connecting[key] = nil
-            if case .success(let established) = result { self.connected[key] = established }
+            guard case .success(let established) = result else { return }
+            if self.closed { return established.channel.close(promise: nil) }
+            self.connected[key] = established
         }
         return connection.map { $0.exchange() }
     }
 
     func closeAll() {
+        closed = true
         connected.values.forEach { $0.channel.close(promise: nil) }
         connected = [:]
     }

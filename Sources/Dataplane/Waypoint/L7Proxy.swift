@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
@@ -38,12 +37,21 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     private var waiting: [(HTTPRequestHead, ByteBuffer)] = []
     /// The request being answered.
     private var current: ProxiedRequest?
+    /// The downstream connection is gone.
+    private var closed = false
     /// HTTP/1.1 upstream connections by where they go, reused by this connection's later requests.
     private var upstreams: [String: UpstreamConnection] = [:]
     /// For an HTTP/2 downstream: the HTTP/2 upstream connections all its streams share.
     private let http2Upstreams: HTTP2UpstreamPool?
 
-    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target, http2Upstreams: HTTP2UpstreamPool?) {
+    /// The connection's own `opened` event, when its arrival is logged (an HBONE stream at a sidecar):
+    /// logged when the proxy starts, and `closed` when the connection ends.
+    private let arrival: ConnectionEvent?
+    private let started = ContinuousClock.now
+
+    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target, http2Upstreams: HTTP2UpstreamPool?,
+         arrival: ConnectionEvent? = nil) {
+        self.arrival = arrival
         self.http2Upstreams = http2Upstreams
         self.ztunnel = ztunnel
         self.leg = leg
@@ -69,7 +77,17 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let arrival { ztunnel.logEvent(arrival) }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        if let arrival {
+            var closed = arrival.closed(sent: 0, received: 0, since: started)
+            (closed.bytesSent, closed.bytesRecv) = (nil, nil)  // counted per request, not here
+            ztunnel.logEvent(closed)
+        }
+        closed = true
         waiting = []
         current?.downstreamClosed()
         upstreams.values.forEach { $0.abandon() }
@@ -86,10 +104,10 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Called by a request once its response has been written.
-    func finished(_ request: ProxiedRequest, context: ChannelHandlerContext) {
+    func finished(_ request: ProxiedRequest, context: ChannelHandlerContext, closing: Bool) {
         current = nil
         guard context.channel.isActive else { return }
-        if !request.request.isKeepAlive && request.request.version.major == 1 {
+        if closing || (!request.request.isKeepAlive && request.request.version.major == 1) {
             context.close(promise: nil)
             return
         }
@@ -108,6 +126,7 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         let opened = ztunnel.openUpstream(upstream, from: proxied, downstream: context.channel, id: id)
         return opened.channel.flatMapThrowing { channel in
             do {
+                guard !self.closed else { throw ChannelError.ioOnClosedChannel }  // opened too late: nobody will use it
                 let connection = try UpstreamConnection.start(on: channel, hboneConnection: opened.hboneConnection)
                 self.upstreams[upstream.key] = connection
                 return connection

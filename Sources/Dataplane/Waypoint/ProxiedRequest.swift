@@ -75,6 +75,7 @@ final class ProxiedRequest: @unchecked Sendable {
             guard verdict.allowed else { return answer(403, "RBAC: access denied", flags: "-") }
         }
         let proceed: @Sendable () -> Void = {
+            guard !self.done else { return }  // the client went away during a delay
             if let status = self.decision.abortStatus { return self.answer(status, "fault filter abort", flags: "FI") }
             if let timeout = self.decision.timeoutMilliseconds {
                 self.deadline = self.context.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout))) { self.timedOut() }
@@ -123,19 +124,16 @@ final class ProxiedRequest: @unchecked Sendable {
                         return true
                     },
                     body: { self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer($0))), promise: nil) },
-                    end: {
+                    end: { trailers in
                         guard !self.done else { return }
                         guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
-                        self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+                        self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
                         self.complete()
                     },
                     failed: { _ in
                         guard !self.done else { return }
                         self.proxy.discard(connection)
-                        guard !self.relayed else {
-                            self.context.close(promise: nil)
-                            return self.complete(flags: "UC")
-                        }
+                        guard !self.relayed else { return self.complete(flags: "UC", closing: true) }
                         self.retry(routed, else: (503, "upstream connect error or disconnect/reset before headers", "UC"))
                     }))
             }
@@ -153,18 +151,18 @@ final class ProxiedRequest: @unchecked Sendable {
     private func timedOut() {
         guard !done else { return }
         if let current { proxy.discard(current) }
-        guard !relayed else {
-            context.close(promise: nil)
-            return complete(flags: "UT")
-        }
+        guard !relayed else { return complete(flags: "UT", closing: true) }
         answer(504, "upstream request timeout", flags: "UT")
     }
 
-    /// The request as it goes upstream: HTTP/1.1, without hop-by-hop headers, with its length.
+    /// The request as it goes upstream: HTTP/1.1, without hop-by-hop headers (but `te: trailers`,
+    /// which gRPC needs), with its length.
     private func upstreamHead() -> HTTPRequestHead {
         var head = request
         head.version = .http1_1
+        let trailers = head.headers["te"].contains { $0.lowercased().contains("trailers") }
         Self.hopByHop.forEach { head.headers.remove(name: $0) }
+        if trailers { head.headers.add(name: "te", value: "trailers") }
         head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
         if head.headers["host"].isEmpty { head.headers.add(name: "host", value: "\(proxy.target.ip):\(proxy.target.port)") }
         return head
@@ -203,7 +201,8 @@ final class ProxiedRequest: @unchecked Sendable {
 
     /// The request's log line (its decision, status, route, upstream, attempts, flags, duration) and
     /// its count in `istio_requests_total`.
-    private func complete(flags: String? = nil) {
+    /// `closing`: the answer is cut short, so the downstream connection is closed after the line is written.
+    private func complete(flags: String? = nil, closing: Bool = false) {
         guard !done else { return }
         done = true
         deadline?.cancel()
@@ -215,7 +214,7 @@ final class ProxiedRequest: @unchecked Sendable {
         ztunnel.logEvent(line)
         labels.responseCode = line.status ?? 0
         ztunnel.requestMetrics.record(labels, milliseconds: line.durationMs ?? 0)
-        proxy.finished(self, context: context)
+        proxy.finished(self, context: context, closing: closing)
     }
 
     /// Headers that belong to one connection, never forwarded (and forbidden in HTTP/2).

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHPACK
 
 /// The sidecar role's L7 side: connections captured in its pod are sniffed, HTTP goes through the
 /// L7 proxy (client-side routing on the way out; per-request authorization on the way in), and
@@ -17,8 +16,8 @@ extension ZTunnel {
     }
 
     /// An HBONE stream from another sidecar (mutual TLS, the caller's identity known): answered 200
-    /// at once, then HTTP goes through the L7 proxy and anything else is authorized at L4 and joined
-    /// to the app. The stream's arrival is logged with both identities.
+    /// at once, then HTTP goes through the L7 proxy (the stream's arrival and end logged with both
+    /// identities) and anything else is authorized at L4 and joined to the app.
     func acceptAtSidecar(_ pod: Workload, port: Int, peer: SpiffeID?, sourceIP: String, event: ConnectionEvent, stream: Channel)
         -> EventLoopFuture<HBONEStream.Acceptance>
     {
@@ -26,9 +25,10 @@ extension ZTunnel {
         let target = L7Proxy.Target(ip: pod.address, port: port, workload: pod)
         let source = event.srcAddr ?? sourceIP
         return eventLoop.makeSucceededFuture(HBONEStream.Acceptance(status: 200) {
-            self.log.write(event)
             do {
-                try L7Proxy.serve(stream, proxy: { L7Proxy(ztunnel: self, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target, http2Upstreams: $0) }) { stream in
+                try L7Proxy.serve(stream, proxy: {
+                    L7Proxy(ztunnel: self, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target, http2Upstreams: $0, arrival: event)
+                }) { stream in
                     var event = event
                     guard self.admit(facts, &event) else {
                         event.event = .refused
@@ -36,7 +36,7 @@ extension ZTunnel {
                         stream.close(promise: nil)
                         return
                     }
-                    self.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event, announced: true)
+                    self.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event)
                 }
                 try Holdback.handOver(stream)
             } catch {

@@ -16,7 +16,7 @@ protocol UpstreamExchange: AnyObject {
 struct UpstreamResponse {
     var head: (HTTPResponseHead) -> Bool
     var body: (ByteBuffer) -> Void
-    var end: () -> Void
+    var end: (HTTPHeaders?) -> Void  // with the trailers, if any (gRPC's status)
     var failed: (Error) -> Void
 }
 
@@ -56,9 +56,9 @@ final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchec
             relaying = exchange.head(head)
         case .body(let bytes):
             if relaying { exchange.body(bytes) }
-        case .end:
+        case .end(let trailers):
             self.exchange = nil
-            exchange.end()
+            exchange.end(trailers)
         }
     }
 

@@ -2,10 +2,11 @@ import NIOCore
 import NIOHPACK
 import NIOPosix
 
-/// The waypoint role: HBONE in on 15008 with the waypoint's identity; each CONNECT (authority: the
-/// original service VIP or workload address and port) becomes an HTTP/1.1 stream that
-/// `L7Proxy` serves request by request, applying the waypoint's L7 policies and sending each
-/// allowed request on over HBONE to a destination workload's ztunnel.
+/// The waypoint role: HBONE in on 15008 with the waypoint's identity (or, behind ztunnel, plain TCP
+/// on its PROXY port, each connection opened by ztunnel's PROXY header); each CONNECT (authority: the
+/// original service VIP or workload address and port) is a stream that `L7Proxy` serves request by
+/// request in the protocol its client speaks, applying the waypoint's L7 policies and routes and
+/// sending each allowed request on to a destination workload (over HBONE to its ztunnel).
 extension ZTunnel {
     func listenAsWaypoint(_ uid: String) -> EventLoopFuture<Void> {
         guard captured[uid] == nil, case .node(let netns) = mode, let waypoint = mesh?.workload(uid: uid) else {

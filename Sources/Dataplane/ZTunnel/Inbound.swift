@@ -147,6 +147,14 @@ extension ZTunnel {
         event.dstAddr = "\(ip):\(port)"
         event.dstWorkload = workload.name
         event.dstIdentity = self.identity(of: workload).uri
+        // Only ztunnel may open a waypoint's PROXY port: a header there is believed (the caller's identity).
+        if port == workload.proxyProtocolPort {
+            event.event = .refused
+            event.reason = "plaintext to the PROXY protocol port of \(workload.namespace)/\(workload.name): only ztunnel connects there"
+            log.write(event)
+            downstream.close(promise: nil)
+            return
+        }
         let facts = ConnectionFacts(sourceIdentity: nil, sourceIP: sourceIP, destinationIP: ip, destinationPort: port, destination: workload)
         guard self.admit(facts, &event) else {
             event.event = .refused
@@ -158,14 +166,14 @@ extension ZTunnel {
     }
 
     /// Connects to an authorized connection's workload and joins the two, tracked for re-authorization;
-    /// logs `opened` (unless already `announced`), or `failed` and closes the downstream.
+    /// logs `opened`, or `failed` and closes the downstream.
     func deliver(_ downstream: Channel, to ip: String, port: Int, from netns: String, source: String?, facts: ConnectionFacts,
-                 event: ConnectionEvent, announced: Bool = false) {
+                 event: ConnectionEvent) {
         let started = ContinuousClock.now
         connectPlain(netns: netns, host: ip, port: port, source: source).whenComplete { result in
             switch result {
             case .success(let upstream):
-                if !announced { self.log.write(event) }
+                self.log.write(event)
                 self.track(event.id, facts: facts, channels: [downstream, upstream], event: event, started: started,
                            downstream: downstream, upstream: upstream)
             case .failure(let error):

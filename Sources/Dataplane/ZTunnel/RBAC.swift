@@ -65,12 +65,12 @@ public func authorize(_ facts: ConnectionFacts, policies: [Authorization]) -> De
 
 extension Authorization {
     func matches(_ facts: ConnectionFacts) -> Bool {
-        rules.contains { rule in rule.clauses.allSatisfy { clause in clause.matches.contains { $0.matches(facts) } } }
+        rules.contains { rule in rule.clauses.allSatisfy { clause in clause.matches.contains { $0.matches(facts, deny: action == .deny) } } }
     }
 }
 
 extension Authorization.Match {
-    func matches(_ facts: ConnectionFacts) -> Bool {
+    func matches(_ facts: ConnectionFacts, deny: Bool) -> Bool {
         let identity = facts.sourceIdentity
         return Self.field(namespaces, notNamespaces, identity.map { id in { $0 == id.namespace } })
             && Self.field(serviceAccounts, notServiceAccounts, identity.map { id in { $0 == id.serviceAccount } })
@@ -78,8 +78,16 @@ extension Authorization.Match {
             && Self.field(sourceIPs, notSourceIPs, { Self.address(facts.sourceIP, in: $0) })
             && Self.field(destinationIPs, notDestinationIPs, { Self.address(facts.destinationIP, in: $0) })
             && Self.field(destinationPorts, notDestinationPorts, { $0 == facts.destinationPort })
-            && Self.field(methods, notMethods, facts.method.map { method in { $0 == method } })
-            && Self.field(paths, notPaths, facts.path.map { path in { Self.principal($0, matches: path) } })  // same wildcard rules
+            && Self.http(methods, notMethods, facts.method, deny: deny) { $0 == $1 }
+            && Self.http(paths, notPaths, facts.path, deny: deny) { Self.principal($0, matches: $1) }  // same wildcard rules
+    }
+
+    /// An HTTP field. Where only L4 is known (ztunnel; a sidecar's non-HTTP traffic), Istio's rule for L7
+    /// attributes: a DENY ignores them (denying more), an ALLOW with them matches nothing (allowing less).
+    private static func http(_ positive: [String], _ negative: [String], _ value: String?, deny: Bool,
+                             _ test: @escaping (String, String) -> Bool) -> Bool {
+        guard let value else { return deny || (positive.isEmpty && negative.isEmpty) }
+        return field(positive, negative, { test($0, value) })
     }
 
     /// One field: some positive value matches (when any are given) and no negative value does.
