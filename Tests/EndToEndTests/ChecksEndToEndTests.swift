@@ -223,6 +223,11 @@ final class WaypointEndToEndTests: XCTestCase {
         let h2 = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "h2://\(reviews)/", ["-n", "2"])
         XCTAssertEqual(h2.map { $0.reply?.protocol }, ["h2c", "h2c"], "the waypoint speaks HTTP/2 to the destination when its client does")
         XCTAssertTrue(h2.allSatisfy { $0.reply?.headers?["x-request-id"] != nil })
+        // An HTTP/2 stream closes as the answer's last frame goes out: answered, not a client disconnect (DC).
+        let log = try String(contentsOfFile: "/run/meshlab/waypoint-l7/logs/waypoint-shop-waypoint.log", encoding: .utf8)
+        let lines = log.split(separator: "\n").filter { $0.contains("\"event\":\"request\"") }
+        XCTAssertEqual(lines.count, 2, log)
+        XCTAssertTrue(lines.allSatisfy { $0.contains("\"response_flags\":\"-\"") && $0.contains("\"status\":200") }, log)
         let h1 = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)/")
         XCTAssertEqual(h1.first?.reply?.protocol, "HTTP/1.1")
     }

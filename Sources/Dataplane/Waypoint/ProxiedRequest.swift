@@ -18,6 +18,8 @@ final class ProxiedRequest: @unchecked Sendable {
     private var attempts = 0
     /// The response head has gone downstream: from here on there is no retry and no local answer.
     private var relayed = false
+    /// The whole answer has been written.
+    private var answered = false
     private var done = false
     private var deadline: Scheduled<Void>?
     private var current: UpstreamExchange?
@@ -127,6 +129,7 @@ final class ProxiedRequest: @unchecked Sendable {
                     end: { trailers in
                         guard !self.done else { return }
                         guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
+                        self.answered = true
                         self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
                         self.complete()
                     },
@@ -187,14 +190,17 @@ final class ProxiedRequest: @unchecked Sendable {
         if !request.isKeepAlive && request.version.major == 1 { head.headers.add(name: "connection", value: "close") }
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: text + "\n")))), promise: nil)
+        answered = true
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
         event.status = status
         if status != 403 { event.error = text }
         complete(flags: flags)
     }
 
-    /// The client went away before the answer (Envoy's DC): the request ends here.
+    /// The client went away before the answer (Envoy's DC): the request ends here. (An HTTP/2
+    /// stream closes as the answer's last frame goes out: that is no DC.)
     func downstreamClosed() {
+        guard !answered else { return }
         if let current { proxy.discard(current) }
         complete(flags: "DC")
     }
