@@ -61,17 +61,10 @@ final class HTTP2Upstream: @unchecked Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard let response else { return }
-            switch unwrapInboundIn(data) {
-            case .head(let head):
-                relaying = response.head(head)
-            case .body(let bytes):
-                if relaying { response.body(bytes) }
-            case .end(let trailers):
-                self.response = nil
-                response.end(trailers)
-                context.close(promise: nil)
-            }
+            guard let response, let trailers = response.take(unwrapInboundIn(data), relaying: &relaying) else { return }
+            self.response = nil
+            response.end(trailers)
+            context.close(promise: nil)
         }
 
         func channelInactive(context: ChannelHandlerContext) {

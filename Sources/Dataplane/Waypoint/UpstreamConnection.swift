@@ -18,6 +18,18 @@ struct UpstreamResponse {
     var body: (ByteBuffer) -> Void
     var end: (HTTPHeaders?) -> Void  // with the trailers, if any (gRPC's status)
     var failed: (Error) -> Void
+
+    /// Hands on a head, or a body part while relaying; at the end returns its trailers, which the
+    /// caller delivers with `end` once it has let go of the exchange (ending may start the next
+    /// request on the same connection).
+    func take(_ part: HTTPClientResponsePart, relaying: inout Bool) -> HTTPHeaders?? {
+        switch part {
+        case .head(let head): relaying = self.head(head)
+        case .body(let bytes): if relaying { body(bytes) }
+        case .end(let trailers): return .some(trailers)
+        }
+        return nil
+    }
 }
 
 /// An HTTP/1.1 connection from the L7 proxy to one destination, over an HBONE stream or plain TCP.
@@ -50,16 +62,11 @@ final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchec
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let exchange else { return }
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            keepAlive = head.isKeepAlive
-            relaying = exchange.head(head)
-        case .body(let bytes):
-            if relaying { exchange.body(bytes) }
-        case .end(let trailers):
-            self.exchange = nil
-            exchange.end(trailers)
-        }
+        let part = unwrapInboundIn(data)
+        if case .head(let head) = part { keepAlive = head.isKeepAlive }
+        guard let trailers = exchange.take(part, relaying: &relaying) else { return }
+        self.exchange = nil
+        exchange.end(trailers)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
