@@ -68,6 +68,7 @@ let package = Package(
         .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"]),
         .testTarget(name: "MeshLabTests", dependencies: [
             "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", "Assertions", .product(name: "X509", package: "swift-certificates"),
+            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Assertions", "Dataplane"]),
     ]

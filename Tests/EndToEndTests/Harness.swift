@@ -68,6 +68,19 @@ enum Harness {
                       stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
+    /// One stream's answer to `Peers/h2c_streams.py`.
+    struct StreamAnswer: Decodable {
+        var stream: Int
+        var status: String?
+    }
+
+    /// `count` h2c streams from an independent client (python-h2) that sends them all in its first write.
+    static func concurrentStreams(lab: String, from pod: String, to address: String, count: Int) throws -> [StreamAnswer] {
+        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/h2c_streams.py").path
+        let output = try Harness.meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, String(count))
+        return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(StreamAnswer.self, from: Data($0.utf8)) }
+    }
+
     /// Calls made from a pod with the bundled client, decoded.
     static func calls(lab: String? = nil, from pod: String, _ target: String, _ extra: [String] = [], expect status: Int32? = 0,
                       file: StaticString = #filePath, line: UInt = #line) throws -> [CallResult] {

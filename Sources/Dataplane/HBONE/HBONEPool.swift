@@ -136,7 +136,7 @@ extension ZTunnel {
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
                     ) { $0.eventLoop.makeSucceededVoidFuture() }
-                    try channel.pipeline.syncOperations.addHandler(HBONEKeepalive(goingAway: released))
+                    try channel.pipeline.syncOperations.addHandlers(HBONEKeepalive(goingAway: released), CloseOnConnectionError())
                     return multiplexer
                 }
             }

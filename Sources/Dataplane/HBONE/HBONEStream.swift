@@ -71,8 +71,16 @@ final class HBONEStream: ChannelDuplexHandler {
         }
     }
 
+    /// Empty writes send nothing: an HTTP/2 peer (NIO, ztunnel) takes a run of empty DATA frames for
+    /// a flood and drops the connection, and an h2c encoder inside the tunnel writes one empty buffer
+    /// per END_STREAM.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(wrapOutboundOut(.data(.init(data: unwrapOutboundIn(data)))), promise: promise)
+        let bytes = unwrapOutboundIn(data)
+        guard bytes.readableBytes > 0 else {
+            promise?.succeed()
+            return
+        }
+        context.write(wrapOutboundOut(.data(.init(data: bytes))), promise: promise)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {

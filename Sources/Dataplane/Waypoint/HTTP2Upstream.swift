@@ -19,6 +19,7 @@ final class HTTP2Upstream: @unchecked Sendable {
     static func start(on channel: Channel, hboneConnection: String?) throws -> HTTP2Upstream {
         let streams = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()) { $0.eventLoop.makeSucceededVoidFuture() }
+        try channel.pipeline.syncOperations.addHandler(CloseOnConnectionError())
         try Holdback.handOver(channel)
         return HTTP2Upstream(channel: channel, hboneConnection: hboneConnection, streams: streams)
     }

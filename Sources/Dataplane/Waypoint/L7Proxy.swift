@@ -162,6 +162,7 @@ extension L7Proxy {
                 _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { h2 in
                     h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy(shared)) }
                 }
+                try pipeline.addHandler(CloseOnConnectionError())
             case .tcp:
                 try pipeline.addHandler(Holdback())
                 tcp(channel)

@@ -36,6 +36,7 @@ extension ZTunnel {
                             try stream.pipeline.syncOperations.addHandler(Holdback())
                         }
                     }
+                    try pipeline.addHandler(CloseOnConnectionError())
                 }
             }
             .withBoundSocket(fd)
