@@ -44,20 +44,15 @@ struct BenchZTunnel: ParsableCommand {
             rows.append(("direct veth", try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
-            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(directory, ztunnels) }
+            let ztunnelPIDs = try directory.state().processes.filter { ztunnels.contains($0.name) }.map { Int32($0.pid) }
+            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }
+            try mesh.addKeepAliveCost(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name, pids: ztunnelPIDs)
             rows.append(("MeshLab ztunnel", mesh))
-            // ztunnel's published cost is per 1000 requests per second of keep-alive HTTP: measure that way too.
-            let before = try Self.processUsage(directory, ztunnels)
-            let load = try Self.keepAlive(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name)
-            let after = try Self.processUsage(directory, ztunnels)
-            mesh.cpuPer1000KeepAlive = (after.cpu - before.cpu) / Double(max(load.requests, 1)) * 1000
-            mesh.userCPUPer1000KeepAlive = (after.userCPU - before.userCPU) / Double(max(load.requests, 1)) * 1000
-            mesh.rssMB = after.rssMB
-            mesh.privateMB = after.privateMB
-            rows[rows.count - 1].1 = mesh
             for peer in peers.started {
                 say("measuring \(peer.name)")
-                rows.append((peer.name, try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name)))
+                var figures = try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name) { try Self.processUsage(peer.pids) }
+                try figures.addKeepAliveCost(from: "plain/client", "http://127.0.0.1:\(peer.localPort)/", lab: lab.name, pids: peer.pids)
+                rows.append((peer.name, figures))
             }
             for missing in peers.missing { say("skipped \(missing): not installed (scripts/bench installs it)") }
             print(Self.report(rows))
@@ -75,8 +70,20 @@ struct BenchZTunnel: ParsableCommand {
         var cpuPer1000KeepAlive: Double?
         var userCPUPer1000KeepAlive: Double?
         var rssMB: Double?
-        /// Anonymous (private) memory: what ztunnel holds itself, without the shared meshlab binary and libraries.
+        /// Anonymous (private) memory: what the proxy holds itself, without its binary and shared libraries.
         var privateMB: Double?
+
+        /// The proxies' CPU over keep-alive HTTP at 1000 req/s (how ztunnel's cost is published), and
+        /// their memory after it.
+        mutating func addKeepAliveCost(from pod: String, _ target: String, lab: String, pids: [Int32]) throws {
+            let before = try BenchZTunnel.processUsage(pids)
+            let load = try BenchZTunnel.keepAlive(from: pod, target, lab: lab)
+            let after = try BenchZTunnel.processUsage(pids)
+            cpuPer1000KeepAlive = (after.cpu - before.cpu) / Double(max(load.requests, 1)) * 1000
+            userCPUPer1000KeepAlive = (after.userCPU - before.userCPU) / Double(max(load.requests, 1)) * 1000
+            rssMB = after.rssMB
+            privateMB = after.privateMB
+        }
         /// Calls that failed or whose echo came back altered.
         var errors = 0
     }
@@ -123,16 +130,20 @@ struct BenchZTunnel: ParsableCommand {
         return output.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(CallResult.self, from: Data($0.utf8)) }
     }
 
-    /// CPU seconds (all, and user) summed over the processes; RSS and anonymous RSS of the largest.
+    /// CPU seconds (all, and user) summed over a lab's processes by name; RSS and anonymous RSS of the largest.
     static func processUsage(_ directory: StateDirectory, _ names: [String]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
+        try processUsage(try directory.state().processes.filter { names.contains($0.name) }.map { Int32($0.pid) })
+    }
+
+    static func processUsage(_ pids: [Int32]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var cpu = 0.0, user = 0.0, rss = 0.0, anon = 0.0
-        for record in try directory.state().processes where names.contains(record.name) {
-            let stat = try String(contentsOfFile: "/proc/\(record.pid)/stat", encoding: .utf8)
+        for pid in pids {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
             let fields = stat.split(separator: ")").last!.split(separator: " ")
             user += Double(fields[11])! / ticks
             cpu += (Double(fields[11])! + Double(fields[12])!) / ticks  // utime, stime
-            let status = try String(contentsOfFile: "/proc/\(record.pid)/status", encoding: .utf8)
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             let field = { (name: String) in
                 Double(status.split(separator: "\n").first { $0.hasPrefix(name) }?.split(separator: " ").dropFirst().first ?? "0")! / 1024
             }
@@ -166,7 +177,7 @@ struct BenchZTunnel: ParsableCommand {
         })
         return table.render() + "\nratios against direct veth; a call = new connection + 1 KiB echoed; targets: throughput ≥ stunnel and ≥ 50% of direct, " +
             "conn/s ≥ 2× stunnel, p99 ≤ stunnel, ≤ 12 MB RSS and ≤ 0.06 CPU s per 1000 requests (real ztunnel's published figures, " +
-            "for keep-alive requests at 1000 req/s); CPU and RSS are both ztunnels' on the path (RSS: the larger), " +
-            "private = anonymous memory, without the meshlab binary and libraries every MeshLab process shares"
+            "for keep-alive requests at 1000 req/s); CPU and RSS are both ends' of each pair (CPU: summed, RSS: the larger), " +
+            "the C proxies' cost on this machine is the baseline for ztunnel's; private = anonymous memory, without binary and libraries"
     }
 }

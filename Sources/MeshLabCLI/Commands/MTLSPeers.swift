@@ -10,6 +10,8 @@ struct MTLSPeers {
     struct Peer {
         var name: String
         var localPort: Int
+        /// Both ends' processes (`ip netns exec` execs the tool, so these are its PIDs).
+        var pids: [Int32]
     }
 
     private(set) var started: [Peer] = []
@@ -38,9 +40,8 @@ struct MTLSPeers {
             let tls = "cert = \(cert)\nkey = \(key)\nCAfile = \(root)\nverifyChain = yes\nsslVersionMin = TLSv1.3\n"
             let server = try write("stunnel-server.conf", "foreground = yes\npid =\n[hbone]\naccept = 0.0.0.0:9443\nconnect = 127.0.0.1:9000\nrequireCert = yes\n" + tls)
             let near = try write("stunnel-client.conf", "foreground = yes\npid =\n[hbone]\nclient = yes\naccept = 127.0.0.1:9100\nconnect = \(echo.ip):9443\n" + tls)
-            try start(["stunnel", server], in: echo.netns, port: 9443)
-            try start(["stunnel", near], in: client.netns, port: 9100)
-            started.append(Peer(name: "stunnel mTLS", localPort: 9100))
+            let pids = [try start(["stunnel", server], in: echo.netns, port: 9443), try start(["stunnel", near], in: client.netns, port: 9100)]
+            started.append(Peer(name: "stunnel mTLS", localPort: 9100, pids: pids))
         } else {
             missing.append("stunnel")
         }
@@ -51,16 +52,15 @@ struct MTLSPeers {
                 "frontend tls\n  bind 0.0.0.0:9444 \(tls)\n  default_backend echo\nbackend echo\n  server local 127.0.0.1:9000\n")
             let near = try write("haproxy-client.cfg", defaults +
                 "frontend local\n  bind 127.0.0.1:9200\n  default_backend remote\nbackend remote\n  server echo \(echo.ip):9444 \(tls)\n")
-            try start(["haproxy", "-f", server], in: echo.netns, port: 9444)
-            try start(["haproxy", "-f", near], in: client.netns, port: 9200)
-            started.append(Peer(name: "haproxy mTLS", localPort: 9200))
+            let pids = [try start(["haproxy", "-f", server], in: echo.netns, port: 9444), try start(["haproxy", "-f", near], in: client.netns, port: 9200)]
+            started.append(Peer(name: "haproxy mTLS", localPort: 9200, pids: pids))
         } else {
             missing.append("haproxy")
         }
     }
 
-    /// Starts a tool inside a netns and waits until it accepts on `port` there.
-    private mutating func start(_ command: [String], in netns: String, port: Int) throws {
+    /// Starts a tool inside a netns and waits until it accepts on `port` there; returns its PID.
+    private mutating func start(_ command: [String], in netns: String, port: Int) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "exec", netns] + command
@@ -73,7 +73,7 @@ struct MTLSPeers {
         processes.append(process)
         for _ in 0..<100 {
             let probe = try NetnsCommand.run("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"], in: netns)
-            if probe.status == 0 { return }
+            if probe.status == 0 { return process.processIdentifier }
             usleep(50_000)
         }
         throw CLIError("\(command[0]) did not start listening on :\(port) in \(netns):\n\(NetnsProcess.logTail(log.path))",
