@@ -73,10 +73,12 @@ struct BenchWaypoint: ParsableCommand {
             })
             print(table.render())
             // Paired by round (the two paths run back to back), so drift between rounds cancels out.
-            let added = zip(paced[1], paced[0]).map { $0.p99 - $1.p99 }.sorted()[rounds / 2]
+            let differences = zip(paced[1], paced[0]).map { $0.p99 - $1.p99 }.sorted()
+            let added = differences[rounds / 2]
             let cpu = waypointCPU / Double(max(waypointRequests, 1)) * 1000
             print(String(format: "waypoint: %.3f CPU s per 1000 requests (= vCPU at 1000 req/s; target ≤ 0.25), RSS %.1f MB (private %.1f; target ≤ 60), "
-                         + "added p99 %.3f ms over ztunnel only (median of the rounds' differences; target ≤ 1 ms)", cpu, usage.rssMB, usage.privateMB, added))
+                         + "added p99 %.3f ms over ztunnel only (median of the rounds' differences, which ranged %.3f…%.3f; target ≤ 1 ms)",
+                         cpu, usage.rssMB, usage.privateMB, added, differences.first!, differences.last!))
         }
     }
 }
