@@ -14,12 +14,18 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     private let install: (Kind, Channel) throws -> Void
     private var buffered: ByteBuffer?
+    /// Set once the protocol is known. Installing and feeding the new handlers can read more bytes
+    /// re-entrantly (an HBONE stream delivers its pending DATA when the new handlers ask to read):
+    /// they go on behind the buffered ones instead of being sniffed again.
+    private var handedOver = false
 
     init(install: @escaping (Kind, Channel) throws -> Void) { self.install = install }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if handedOver && buffered == nil { return context.fireChannelRead(data) }
         var incoming = unwrapInboundIn(data)
         if buffered == nil { buffered = incoming } else { buffered!.writeBuffer(&incoming) }
+        guard !handedOver else { return }  // installing: delivered with the rest
         let head = Array(buffered!.readableBytesView.prefix(Self.preface.count))
         guard let kind = classify(head) else { return }  // need more bytes
         handOver(kind, context: context)
@@ -27,15 +33,17 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The client closed its side before saying enough to tell: what it sent is plain TCP.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let closed = event as? ChannelEvent, closed == .inputClosed else { return context.fireUserInboundEventTriggered(event) }
+        guard !handedOver, let closed = event as? ChannelEvent, closed == .inputClosed else { return context.fireUserInboundEventTriggered(event) }
         handOver(.tcp, context: context, then: closed)
     }
 
     private func handOver(_ kind: Kind, context: ChannelHandlerContext, then event: ChannelEvent? = nil) {
+        handedOver = true
         do {
             try install(kind, context.channel)
-            if let bytes = buffered, bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
+            let bytes = buffered
             buffered = nil
+            if let bytes, bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
             if let event { context.fireUserInboundEventTriggered(event) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
