@@ -45,9 +45,14 @@ struct StateDirectory {
 
     var exists: Bool { FileManager.default.fileExists(atPath: file("state.json").path) }
 
-    static func all() -> [StateDirectory] {
+    /// The labs with a directory under `root` (a file a user left there is not a lab).
+    static func all(under root: URL = root) -> [StateDirectory] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") }.sorted().map { StateDirectory(lab: $0) }
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                && isDirectory.boolValue
+        }.sorted().map { StateDirectory(lab: $0) }
     }
 
     func create() throws {
