@@ -1,4 +1,5 @@
 import Assertions
+import Dataplane
 import Foundation
 import Labs
 import MeshLab
@@ -237,6 +238,21 @@ final class WaypointEndToEndTests: XCTestCase {
         XCTAssertEqual(h1.first?.reply?.protocol, "HTTP/1.1")
     }
 
+
+    func testTheWaypointAnswersExpectContinueItself() throws {
+        try Harness.requireRoot()
+        try Harness.meshlab("up", "waypoint-l7")
+        defer { _ = try? Harness.meshlab("down", "waypoint-l7", expect: nil) }
+        // curl asks before sending a large body (and would otherwise wait a second for the answer).
+        let body = try Harness.temporaryFile("upload.txt", String(repeating: "x", count: 2 << 20))
+        let curl = ["curl", "-sv", "--http1.1", "-X", "PUT", "--data-binary", "@" + body, "http://10.96.0.1:8000/upload"]
+        let output = try Harness.meshlab(["exec", "--lab", "waypoint-l7", "shop/sleep", "--"] + curl)
+        XCTAssertTrue(output.stderr.contains("> Expect: 100-continue"), output.stderr)
+        XCTAssertTrue(output.stderr.contains("< HTTP/1.1 100 Continue"), output.stderr)
+        let reply = try JSONDecoder().decode(EchoReply.self, from: Data(output.stdout.utf8))
+        XCTAssertEqual(reply.headers?["content-length"], String(2 << 20), "the whole body went upstream")
+        XCTAssertNil(reply.headers?["expect"], "the question was answered here, not passed on")
+    }
 
     func testRetriesAreLoggedAndRequestsCountedInIstioRequestsTotal() throws {
         try Harness.requireRoot()

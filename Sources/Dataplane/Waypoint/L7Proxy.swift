@@ -64,7 +64,14 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head):
+        case .head(var head):
+            // As Envoy does, the proxy answers `Expect: 100-continue` itself: it reads the whole body
+            // before anything goes upstream. Without it curl holds the body back for a second.
+            if head.version == .http1_1, current == nil, waiting.isEmpty,
+               head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                head.headers.remove(name: "expect")
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
             self.head = head
             body = ByteBuffer()
         case .body(var chunk):
