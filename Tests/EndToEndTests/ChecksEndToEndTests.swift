@@ -236,6 +236,13 @@ final class WaypointEndToEndTests: XCTestCase {
         XCTAssertEqual(streams.map(\.status), Array(repeating: "200", count: 100))
         let h1 = try Harness.calls(lab: "waypoint-l7", from: "shop/sleep", "http://\(reviews)/")
         XCTAssertEqual(h1.first?.reply?.protocol, "HTTP/1.1")
+        // A request body that streams both ways (gRPC's bidirectional streams, chunked uploads): each
+        // part comes back through the waypoint before the client sends the next.
+        for protocolName in ["h2", "http1"] {
+            let streamed = try Harness.bidiStream(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", protocolName, parts: 3)
+            XCTAssertEqual(streamed.status, "200")
+            XCTAssertEqual(streamed.received, ["part-1", "part-2", "part-3"], protocolName)
+        }
     }
 
 
@@ -428,6 +435,10 @@ final class SidecarEndToEndTests: XCTestCase {
         XCTAssertEqual(h2.first?.reply?.pod, "bar/reviews-v1")
         XCTAssertEqual(try Harness.concurrentStreams(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", count: 100).map(\.status),
                        Array(repeating: "200", count: 100), "streams sent with the preface in one write, sidecar to sidecar over HBONE")
+        for protocolName in ["h2", "http1"] {
+            XCTAssertEqual(try Harness.bidiStream(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", protocolName, parts: 3).received,
+                           ["part-1", "part-2", "part-3"], "a streamed body through both sidecars (\(protocolName))")
+        }
 
         // The same lab with GET denied in bar, applied live.
         var spec = try XCTUnwrap(LabCatalog.lab(named: "sidecar-l7"))

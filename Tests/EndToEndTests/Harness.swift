@@ -81,6 +81,19 @@ enum Harness {
         return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(StreamAnswer.self, from: Data($0.utf8)) }
     }
 
+    /// What `Peers/bidi_stream.py` got back: each part of a streamed request body is echoed (by the
+    /// echo's /stream) before the client sends the next one.
+    struct StreamedExchange: Decodable {
+        var status: String?
+        var received: [String]
+    }
+
+    static func bidiStream(lab: String, from pod: String, to address: String, _ protocolName: String, parts: Int) throws -> StreamedExchange {
+        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/bidi_stream.py").path
+        let output = try Harness.meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, protocolName, String(parts))
+        return try JSONDecoder().decode(StreamedExchange.self, from: Data(output.stdout.utf8))
+    }
+
     /// Calls made from a pod with the bundled client, decoded.
     static func calls(lab: String? = nil, from pod: String, _ target: String, _ extra: [String] = [], expect status: Int32? = 0,
                       file: StaticString = #filePath, line: UInt = #line) throws -> [CallResult] {

@@ -3,7 +3,8 @@ import NIOCore
 import NIOHTTP1
 
 /// Answers every HTTP request (HTTP/1.1, or h2c through the HTTP/2→HTTP/1 codec) with an
-/// `EchoReply` as JSON. The request body is read and counted, not echoed.
+/// `EchoReply` as JSON. The request body is read, not echoed — except on `/stream`, which answers at
+/// once and sends each part of the body back as it arrives (a bidirectional stream, as gRPC's).
 final class EchoHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -11,6 +12,7 @@ final class EchoHTTPHandler: ChannelInboundHandler {
     private let identity: EchoIdentity
     private let `protocol`: String
     private var request: HTTPRequestHead?
+    private var streaming = false
 
     init(identity: EchoIdentity, protocol: String) {
         self.identity = identity
@@ -21,11 +23,22 @@ final class EchoHTTPHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
-        case .body:
-            break
+            streaming = head.uri == "/stream"
+            if streaming {
+                let response = HTTPResponseHead(version: head.version, status: .ok, headers: ["content-type": "application/octet-stream"])
+                context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
+            }
+        case .body(let part):
+            if streaming { context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
         case .end:
             guard let head = request else { return }
             request = nil
+            if streaming {
+                streaming = false
+                let keepAlive = head.isKeepAlive, channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in if !keepAlive { channel.close(promise: nil) } }
+                return
+            }
             respond(to: head, context: context)
         }
     }

@@ -41,7 +41,7 @@ final class HTTP2Upstream: @unchecked Sendable {
 
         var hboneConnection: String? { connection.hboneConnection }
 
-        func send(_ head: HTTPRequestHead, _ body: ByteBuffer, _ response: UpstreamResponse) {
+        func send(_ head: HTTPRequestHead, _ body: RequestBody, _ response: UpstreamResponse) {
             self.response = response
             connection.streams.createStreamChannel { stream in
                 stream.eventLoop.makeCompletedFuture {
@@ -53,8 +53,7 @@ final class HTTP2Upstream: @unchecked Sendable {
                     self.stream = stream
                     guard self.response != nil else { return stream.close(promise: nil) }  // abandoned meanwhile
                     stream.write(HTTPClientRequestPart.head(head), promise: nil)
-                    if body.readableBytes > 0 { stream.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-                    stream.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                    body.stream(write: { stream.write($0, promise: nil) }, flush: { stream.flush() })
                 case .failure(let error):
                     self.fail(error)
                 }
@@ -66,6 +65,11 @@ final class HTTP2Upstream: @unchecked Sendable {
             self.response = nil
             response.end(trailers)
             context.close(promise: nil)
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            response?.flush()
+            context.fireChannelReadComplete()
         }
 
         func channelInactive(context: ChannelHandlerContext) {

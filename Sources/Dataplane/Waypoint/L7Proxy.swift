@@ -31,10 +31,10 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     let source: String
     let sourceIP: String
     let target: Target
-    private var head: HTTPRequestHead?
-    private var body = ByteBuffer()
-    /// Requests received while one is being answered (HTTP/1.1 pipelining), answered in order.
-    private var waiting: [(HTTPRequestHead, ByteBuffer)] = []
+    /// The body of the request being read.
+    private var incoming: RequestBody?
+    /// Requests received and not yet started (HTTP/1.1 pipelining), answered in order.
+    private var waiting: [(HTTPRequestHead, RequestBody)] = []
     /// The request being answered.
     private var current: ProxiedRequest?
     /// The downstream connection is gone.
@@ -65,23 +65,31 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(var head):
-            // As Envoy does, the proxy answers `Expect: 100-continue` itself: it reads the whole body
-            // before anything goes upstream. Without it curl holds the body back for a second.
+            // As Envoy does, the proxy answers `Expect: 100-continue` itself: it takes the body before
+            // the upstream is chosen. Without it curl holds the body back for a second.
             if head.version == .http1_1, current == nil, waiting.isEmpty,
                head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 head.headers.remove(name: "expect")
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
-            self.head = head
-            body = ByteBuffer()
-        case .body(var chunk):
-            body.writeBuffer(&chunk)
-        case .end:
-            guard let head else { return }
-            self.head = nil
+            let body = RequestBody()
+            incoming = body
             waiting.append((head, body))
+        case .body(let chunk):
+            incoming?.append(chunk)
+        case .end(let trailers):
+            incoming?.finish(trailers)
+            incoming = nil
             serveNext(context: context)
         }
+    }
+
+    /// A request whose body is still coming starts once what this read brought is taken in: its
+    /// upstream gets the rest as it arrives (uploads, gRPC streams). One that arrived whole started
+    /// at its end, and goes upstream in one write with its length.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        serveNext(context: context)
+        context.fireChannelReadComplete()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -95,6 +103,7 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
             ztunnel.logEvent(closed)
         }
         closed = true
+        waiting.forEach { $0.1.discard() }
         waiting = []
         current?.downstreamClosed()
         upstreams.values.forEach { $0.abandon() }

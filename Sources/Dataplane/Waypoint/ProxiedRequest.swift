@@ -9,7 +9,7 @@ final class ProxiedRequest: @unchecked Sendable {
     let request: HTTPRequestHead
     private let proxy: L7Proxy
     private let context: ChannelHandlerContext
-    private let body: ByteBuffer
+    private let body: RequestBody
     private let started = ContinuousClock.now
     private var sourceIP: String { proxy.sourceIP }
     private var event: ConnectionEvent
@@ -26,7 +26,7 @@ final class ProxiedRequest: @unchecked Sendable {
 
     private var ztunnel: ZTunnel { proxy.ztunnel }
 
-    init(proxy: L7Proxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: ByteBuffer) {
+    init(proxy: L7Proxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: RequestBody) {
         var request = request
         if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.ztunnel.randomIDs.requestID()) }
         self.request = request
@@ -129,10 +129,13 @@ final class ProxiedRequest: @unchecked Sendable {
                     end: { trailers in
                         guard !self.done else { return }
                         guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
+                        // Answered before the request was all sent: that connection is mid-request.
+                        if !self.body.ended { self.proxy.discard(connection) }
                         self.answered = true
                         self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
                         self.complete()
                     },
+                    flush: { if self.relayed && !self.done { self.context.flush() } },
                     failed: { _ in
                         guard !self.done else { return }
                         self.proxy.discard(connection)
@@ -144,7 +147,7 @@ final class ProxiedRequest: @unchecked Sendable {
     }
 
     private func retry(_ routed: L7Proxy.Target, else failure: (status: Int, text: String, flags: String)) {
-        if attempts <= decision.retries, let upstream = next(routed) {
+        if attempts <= decision.retries, body.retryable, let upstream = next(routed) {
             attempt(routed, to: upstream)
         } else {
             answer(failure.status, failure.text, flags: failure.flags)
@@ -159,14 +162,14 @@ final class ProxiedRequest: @unchecked Sendable {
     }
 
     /// The request as it goes upstream: HTTP/1.1, without hop-by-hop headers (but `te: trailers`,
-    /// which gRPC needs), with its length.
+    /// which gRPC needs), with its length when it has all arrived (else the client's, or chunked).
     private func upstreamHead() -> HTTPRequestHead {
         var head = request
         head.version = .http1_1
         let trailers = head.headers["te"].contains { $0.lowercased().contains("trailers") }
         Self.hopByHop.forEach { head.headers.remove(name: $0) }
         if trailers { head.headers.add(name: "te", value: "trailers") }
-        head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        if body.ended { head.headers.replaceOrAdd(name: "content-length", value: String(body.kept.readableBytes)) }
         if head.headers["host"].isEmpty { head.headers.add(name: "host", value: "\(proxy.target.ip):\(proxy.target.port)") }
         return head
     }
@@ -212,6 +215,7 @@ final class ProxiedRequest: @unchecked Sendable {
         guard !done else { return }
         done = true
         deadline?.cancel()
+        body.discard()  // what the client still sends of it goes nowhere
         var line = event.closed(sent: 0, received: 0, since: started)
         (line.event, line.bytesSent, line.bytesRecv) = (.request, nil, nil)
         line.attempts = attempts

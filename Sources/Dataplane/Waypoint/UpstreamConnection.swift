@@ -6,7 +6,8 @@ import NIOHTTP1
 protocol UpstreamExchange: AnyObject {
     /// The pooled HBONE connection it rides (nil for plain TCP).
     var hboneConnection: String? { get }
-    func send(_ head: HTTPRequestHead, _ body: ByteBuffer, _ response: UpstreamResponse)
+    /// Sends the head, then the body as it arrives (flushed part by part).
+    func send(_ head: HTTPRequestHead, _ body: RequestBody, _ response: UpstreamResponse)
     /// Stops the request (a timeout): nothing more is delivered.
     func abandon()
 }
@@ -17,6 +18,8 @@ struct UpstreamResponse {
     var head: (HTTPResponseHead) -> Bool
     var body: (ByteBuffer) -> Void
     var end: (HTTPHeaders?) -> Void  // with the trailers, if any (gRPC's status)
+    /// What one read from the upstream brought has been handed on: send it (a streamed response).
+    var flush: () -> Void
     var failed: (Error) -> Void
 
     /// Hands on a head, or a body part while relaying; at the end returns its trailers, which the
@@ -53,11 +56,10 @@ final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchec
 
     var idle: Bool { exchange == nil && keepAlive && channel.isActive }
 
-    func send(_ head: HTTPRequestHead, _ body: ByteBuffer, _ exchange: UpstreamResponse) {
+    func send(_ head: HTTPRequestHead, _ body: RequestBody, _ exchange: UpstreamResponse) {
         self.exchange = exchange
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if body.readableBytes > 0 { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        body.stream(write: { [channel] in channel.write($0, promise: nil) }, flush: { [channel] in channel.flush() })
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -67,6 +69,11 @@ final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchec
         guard let trailers = exchange.take(part, relaying: &relaying) else { return }
         self.exchange = nil
         exchange.end(trailers)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.flush()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
