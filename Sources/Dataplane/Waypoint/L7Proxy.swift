@@ -65,8 +65,8 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(var head):
-            // As Envoy does, the proxy answers `Expect: 100-continue` itself: it takes the body before
-            // the upstream is chosen. Without it curl holds the body back for a second.
+            // As Envoy does by default, the proxy answers `Expect: 100-continue` itself and does not
+            // pass it on (the upstream is picked later); without it curl holds an upload back a second.
             if head.version == .http1_1, current == nil, waiting.isEmpty,
                head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 head.headers.remove(name: "expect")
