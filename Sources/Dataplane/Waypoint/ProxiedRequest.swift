@@ -121,16 +121,16 @@ final class ProxiedRequest: @unchecked Sendable {
                 connection.send(self.upstreamHead(), self.body, .init(
                     head: { head in
                         // Istio retries a 503 by default; the last attempt's answer goes back as it is.
-                        if head.status == .serviceUnavailable && self.attempts <= self.decision.retries { return false }
+                        if head.status == .serviceUnavailable && self.attempts <= self.decision.retries && self.body.retryable { return false }
                         self.relay(head)
                         return true
                     },
                     body: { self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer($0))), promise: nil) },
                     end: { trailers in
                         guard !self.done else { return }
-                        guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
                         // Answered before the request was all sent: that connection is mid-request.
-                        if !self.body.ended { self.proxy.discard(connection) }
+                        if !self.body.ended { self.leave(connection) }
+                        guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
                         self.answered = true
                         self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
                         self.complete()
@@ -138,12 +138,18 @@ final class ProxiedRequest: @unchecked Sendable {
                     flush: { if self.relayed && !self.done { self.context.flush() } },
                     failed: { _ in
                         guard !self.done else { return }
-                        self.proxy.discard(connection)
+                        self.leave(connection)
                         guard !self.relayed else { return self.complete(flags: "UC", closing: true) }
                         self.retry(routed, else: (503, "upstream connect error or disconnect/reset before headers", "UC"))
                     }))
             }
         }
+    }
+
+    /// Stops using an attempt's exchange: the body stops flowing there, and it is not reused.
+    private func leave(_ exchange: UpstreamExchange) {
+        body.detach()
+        proxy.discard(exchange)
     }
 
     private func retry(_ routed: L7Proxy.Target, else failure: (status: Int, text: String, flags: String)) {
@@ -156,7 +162,7 @@ final class ProxiedRequest: @unchecked Sendable {
 
     private func timedOut() {
         guard !done else { return }
-        if let current { proxy.discard(current) }
+        if let current { leave(current) }
         guard !relayed else { return complete(flags: "UT", closing: true) }
         answer(504, "upstream request timeout", flags: "UT")
     }
@@ -204,7 +210,7 @@ final class ProxiedRequest: @unchecked Sendable {
     /// stream closes as the answer's last frame goes out: that is no DC.)
     func downstreamClosed() {
         guard !answered else { return }
-        if let current { proxy.discard(current) }
+        if let current { leave(current) }
         complete(flags: "DC")
     }
 

@@ -10,22 +10,20 @@ final class RequestBody {
     /// What arrived, for the next attempt (dropped once past the limit and already sent on).
     private(set) var kept = ByteBuffer()
     private(set) var ended = false
-    private var overflowed = false
+    /// Whether a new attempt could send the whole body again: false once past the limit.
+    private(set) var retryable = true
     private var trailers: HTTPHeaders?
     /// The attempt's upstream: writes and flushes each part.
     private var sink: ((HTTPClientRequestPart) -> Void)?
     /// Nobody will send it anywhere (the request was answered here): parts are dropped.
     private var discarded = false
 
-    /// Whether a new attempt could send the whole body again.
-    var retryable: Bool { !overflowed }
-
     func append(_ chunk: ByteBuffer) {
         guard !discarded else { return }
-        if !overflowed { kept.writeImmutableBuffer(chunk) }
+        if retryable { kept.writeImmutableBuffer(chunk) }
         sink?(.body(.byteBuffer(chunk)))
         if sink != nil && kept.readableBytes > Self.retryLimit {
-            overflowed = true
+            retryable = false
             kept = ByteBuffer()
         }
     }

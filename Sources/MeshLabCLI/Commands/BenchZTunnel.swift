@@ -44,7 +44,7 @@ struct BenchZTunnel: ParsableCommand {
             rows.append(("direct veth", try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
-            let ztunnelPIDs = try directory.state().processes.filter { ztunnels.contains($0.name) }.map { Int32($0.pid) }
+            let ztunnelPIDs = try Self.pids(directory, ztunnels)
             var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }
             try mesh.addKeepAliveCost(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name, pids: ztunnelPIDs)
             rows.append(("MeshLab ztunnel", mesh))
@@ -132,7 +132,11 @@ struct BenchZTunnel: ParsableCommand {
 
     /// CPU seconds (all, and user) summed over a lab's processes by name; RSS and anonymous RSS of the largest.
     static func processUsage(_ directory: StateDirectory, _ names: [String]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
-        try processUsage(try directory.state().processes.filter { names.contains($0.name) }.map { Int32($0.pid) })
+        try processUsage(try pids(directory, names))
+    }
+
+    static func pids(_ directory: StateDirectory, _ names: [String]) throws -> [Int32] {
+        try directory.state().processes.filter { names.contains($0.name) }.map(\.pid)
     }
 
     static func processUsage(_ pids: [Int32]) throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double) {
