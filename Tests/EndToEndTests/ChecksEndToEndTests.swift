@@ -38,7 +38,7 @@ final class ChecksEndToEndTests: XCTestCase {
         let bundles = "/tmp/meshlab-builtin-bundles-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: bundles) }
         let run = try Harness.meshlab("test", "--junit", junit.path, "--bundle-dir", bundles)
-        XCTAssertTrue(run.stdout.contains(" passed, 0 failed"), run.stdout)
+        XCTAssertTrue(run.stdout.contains(" passed, 0 failed"), run.stdout + "\n" + Harness.bundleLogs(in: bundles))
         let document = try XMLDocument(contentsOf: junit)
         let cases = try document.nodes(forXPath: "//testsuite/testcase")
         XCTAssertGreaterThanOrEqual(cases.count, 10)

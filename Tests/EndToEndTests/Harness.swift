@@ -123,6 +123,22 @@ enum Harness {
         return netns.map { "netns \($0)" } + processes.map { "process \($0)" } + state
     }
 
+    /// The process logs (last lines of each) from the evidence bundles `meshlab test` wrote into
+    /// `folder` on failure: a failing CI run then says which hop dropped the call.
+    static func bundleLogs(in folder: String, lastLines: Int = 30) -> String {
+        let bundles = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".tar.gz") }
+        return bundles.map { bundle in
+            let unpacked = folder + "/" + bundle.dropLast(".tar.gz".count)
+            try? FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+            _ = try? run("tar", ["-xzf", folder + "/" + bundle, "-C", unpacked])
+            let logs = ((try? FileManager.default.contentsOfDirectory(atPath: unpacked + "/logs")) ?? []).sorted()
+            return logs.map { log in
+                let text = (try? String(contentsOfFile: unpacked + "/logs/" + log, encoding: .utf8)) ?? ""
+                return "--- \(bundle) logs/\(log)\n" + text.split(separator: "\n").suffix(lastLines).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     static func temporaryFile(_ name: String, _ contents: String) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-e2e-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -66,8 +66,10 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
     func testTheSameTrafficSuitePassesInEveryRedirectionMode() throws {
         let before = try Harness.rootNetworkSnapshot()
         for mode in ["inpod", "inpodTproxy", "iptables", "ebpf"] {
-            let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--no-bundle"])
-            XCTAssertTrue(run.stdout.contains("8 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)")
+            let bundles = "/tmp/meshlab-suite-bundles-\(getpid())-\(mode)"
+            defer { try? FileManager.default.removeItem(atPath: bundles) }
+            let run = try Harness.meshlab(["test", try Harness.temporaryFile("suite-\(mode).swift", suite(mode)), "--bundle-dir", bundles])
+            XCTAssertTrue(run.stdout.contains("8 passed, 0 failed"), "\(mode):\n\(run.stdout)\n\(run.stderr)\n\(Harness.bundleLogs(in: bundles))")
             XCTAssertEqual(try Harness.residue(of: "suite-\(mode.lowercased())"), [])
         }
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
