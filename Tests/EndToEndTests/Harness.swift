@@ -49,6 +49,7 @@ enum Harness {
         return output
     }
 
+    @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
