@@ -243,6 +243,7 @@ final class WaypointEndToEndTests: XCTestCase {
             XCTAssertEqual(streamed.status, "200")
             XCTAssertEqual(streamed.received, ["part-1", "part-2", "part-3"], protocolName)
         }
+        try Harness.assertClientsThatLeaveAreLogged(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", proxyLog: "waypoint-shop-waypoint")
     }
 
 
@@ -439,6 +440,7 @@ final class SidecarEndToEndTests: XCTestCase {
             XCTAssertEqual(try Harness.bidiStream(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", protocolName, parts: 3).received,
                            ["part-1", "part-2", "part-3"], "a streamed body through both sidecars (\(protocolName))")
         }
+        try Harness.assertClientsThatLeaveAreLogged(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", proxyLog: "sidecar-bar-sleep")
 
         // The same lab with GET denied in bar, applied live.
         var spec = try XCTUnwrap(LabCatalog.lab(named: "sidecar-l7"))

@@ -89,10 +89,40 @@ enum Harness {
         var received: [String]
     }
 
-    static func bidiStream(lab: String, from pod: String, to address: String, _ protocolName: String, parts: Int) throws -> StreamedExchange {
+    /// `abandon`: the client gives up after the last echo (h2: RST_STREAM, http1: closes) instead of ending its request.
+    static func bidiStream(lab: String, from pod: String, to address: String, _ protocolName: String, parts: Int,
+                           abandon: Bool = false) throws -> StreamedExchange {
         let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/bidi_stream.py").path
-        let output = try Harness.meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, protocolName, String(parts))
+        let output = try Harness.meshlab(["exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, protocolName, String(parts)]
+                                         + (abandon ? ["abandon"] : []))
         return try JSONDecoder().decode(StreamedExchange.self, from: Data(output.stdout.utf8))
+    }
+
+    /// Clients that leave mid-request, through an L7 proxy: the proxy logs Envoy's flag for how they
+    /// left — DR for an HTTP/2 stream reset, DC for an HTTP/1.1 connection closed — and one that sends
+    /// a whole request and half-closes gets its answer, then the end of the connection.
+    static func assertClientsThatLeaveAreLogged(lab: String, from pod: String, to address: String, proxyLog: String,
+                                                file: StaticString = #filePath, line: UInt = #line) throws {
+        for (protocolName, flag) in [("h2", "DR"), ("http1", "DC")] {
+            XCTAssertEqual(try bidiStream(lab: lab, from: pod, to: address, protocolName, parts: 1, abandon: true).received, ["part-1"], file: file, line: line)
+            let logged = try logLine("/run/meshlab/\(lab)/logs/\(proxyLog).log", containing: "\"response_flags\":\"\(flag)\"", file: file, line: line)
+            XCTAssertTrue(logged.contains("\"path\":\"/stream\"") && logged.contains("\"method\":\"PUT\""), logged, file: file, line: line)
+        }
+        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/half_close.py").path
+        let answer = try meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, file: file, line: line)
+        XCTAssertEqual(answer.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "HTTP/1.1 200 OK", file: file, line: line)
+    }
+
+    /// The first line of a process log that contains `text`, once it is written: a proxy logs a
+    /// request when it ends, which may be just after the client has gone. Fails after 10 s.
+    static func logLine(_ path: String, containing text: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        for _ in 0..<100 {
+            let log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if let found = log.split(separator: "\n").first(where: { $0.contains(text) }) { return String(found) }
+            usleep(100_000)
+        }
+        XCTFail("no line with \(text) in \(path)", file: file, line: line)
+        return ""
     }
 
     /// Calls made from a pod with the bundled client, decoded.

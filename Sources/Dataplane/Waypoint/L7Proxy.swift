@@ -39,6 +39,10 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
     private var current: ProxiedRequest?
     /// The downstream connection is gone.
     private var closed = false
+    /// The client reset its HTTP/2 stream (RST_STREAM) rather than closing the connection.
+    private var resetByClient = false
+    /// The HTTP/1.1 client half-closed its connection: no further request can come.
+    private var inputEnded = false
     /// HTTP/1.1 upstream connections by where they go, reused by this connection's later requests.
     private var upstreams: [String: UpstreamConnection] = [:]
     /// For an HTTP/2 downstream: the HTTP/2 upstream connections all its streams share.
@@ -105,10 +109,28 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         closed = true
         waiting.forEach { $0.1.discard() }
         waiting = []
-        current?.downstreamClosed()
+        current?.downstreamClosed(reset: resetByClient)
         upstreams.values.forEach { $0.abandon() }
         upstreams = [:]
         context.fireChannelInactive()
+    }
+
+    /// An HTTP/1.1 client that half-closes mid-request has given up on it: Envoy (no half-close on
+    /// HTTP connections) takes that for a closed connection, DC. Requests that arrived whole are
+    /// still answered, and then the connection ends (nothing more can come).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if http2Upstreams == nil, let event = event as? ChannelEvent, event == .inputClosed {
+            inputEnded = true
+            if incoming != nil || (current == nil && waiting.isEmpty) { context.close(promise: nil) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// NIO reports a reset h2c request stream as this error, before the stream goes inactive. (An
+    /// HTTP/1.1 connection's HBONE stream reset is its connection ending: DC.)
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if http2Upstreams != nil, error is NIOHTTP2Errors.StreamClosed { resetByClient = true }
+        context.fireErrorCaught(error)
     }
 
     private func serveNext(context: ChannelHandlerContext) {
@@ -125,6 +147,11 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         guard context.channel.isActive else { return }
         if closing || (!request.request.isKeepAlive && request.request.version.major == 1) {
             context.close(promise: nil)
+            return
+        }
+        if inputEnded && waiting.isEmpty {
+            // The client already ended its side: end ours after the answer.
+            context.close(mode: .output, promise: nil)
             return
         }
         serveNext(context: context)

@@ -206,12 +206,13 @@ final class ProxiedRequest: @unchecked Sendable {
         complete(flags: flags)
     }
 
-    /// The client went away before the answer (Envoy's DC): the request ends here. (An HTTP/2
-    /// stream closes as the answer's last frame goes out: that is no DC.)
-    func downstreamClosed() {
+    /// The client went away before the whole answer: the request ends here, logged with Envoy's
+    /// flag — DR when it reset its HTTP/2 stream, DC when its connection ended. (An HTTP/2 stream
+    /// closes as the answer's last frame goes out: that is neither.)
+    func downstreamClosed(reset: Bool) {
         guard !answered else { return }
         if let current { leave(current) }
-        complete(flags: "DC")
+        complete(flags: reset ? "DR" : "DC")
     }
 
     /// The request's log line (its decision, status, route, upstream, attempts, flags, duration) and
