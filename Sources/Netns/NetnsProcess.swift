@@ -63,8 +63,10 @@ public enum NetnsProcess {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let environment = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [strdup("\(readyVariable)=3"), nil]
+        defer { environment.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
         guard rc == 0 else { throw NetnsError.errno("start \(executable)", rc) }
         return pid
     }
@@ -92,8 +94,14 @@ public enum NetnsProcess {
         return text.split(separator: "\n").suffix(lines).map { "    | \($0)" }.joined(separator: "\n")
     }
 
+    /// Set in a process `start` made: its fd 3 is the readiness pipe. (Run by hand, fd 3 is whatever
+    /// the process opened first: NIO's epoll, say.)
+    private static let readyVariable = "MESHLAB_READY_FD"
+
     /// Tells the process started by `start` that it is ready: call from the child.
     public static func signalReady() {
+        guard getenv(readyVariable) != nil else { return }
+        unsetenv(readyVariable)  // not inherited by what it starts
         let line = Array("ready\n".utf8)
         _ = Glibc.write(3, line, line.count)
         close(3)
