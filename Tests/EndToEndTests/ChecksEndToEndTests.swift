@@ -244,6 +244,7 @@ final class WaypointEndToEndTests: XCTestCase {
             XCTAssertEqual(streamed.received, ["part-1", "part-2", "part-3"], protocolName)
         }
         try Harness.assertClientsThatLeaveAreLogged(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", proxyLog: "waypoint-shop-waypoint")
+        try Harness.assertWebSocketPasses(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", reaching: "shop/httpbin", proxyLog: "waypoint-shop-waypoint")
     }
 
 
@@ -441,6 +442,7 @@ final class SidecarEndToEndTests: XCTestCase {
                            ["part-1", "part-2", "part-3"], "a streamed body through both sidecars (\(protocolName))")
         }
         try Harness.assertClientsThatLeaveAreLogged(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", proxyLog: "sidecar-bar-sleep")
+        try Harness.assertWebSocketPasses(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080", reaching: "bar/reviews-", proxyLog: "sidecar-bar-sleep")
 
         // The same lab with GET denied in bar, applied live.
         var spec = try XCTUnwrap(LabCatalog.lab(named: "sidecar-l7"))
@@ -448,6 +450,8 @@ final class SidecarEndToEndTests: XCTestCase {
         spec.namespaces[bar].policies.append(AuthorizationPolicy("no-get", action: .deny) { Rule(to: [.methods(["GET"])]) })
         try Harness.meshlab("apply", try Harness.temporaryFile("sidecar-l7-no-get.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)))
         XCTAssertEqual(try get().first?.status, 403)
+        // A WebSocket handshake (a GET) is refused too, and the connection ends with the answer.
+        XCTAssertEqual(try Harness.webSocket(lab: "sidecar-l7", from: "bar/sleep", to: "10.96.0.2:9080").status, 403)
         try Harness.meshlab("apply", "sidecar-l7")
         XCTAssertEqual(try get().first?.status, 200)
     }

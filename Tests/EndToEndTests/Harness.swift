@@ -113,6 +113,38 @@ enum Harness {
         XCTAssertEqual(answer.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "HTTP/1.1 200 OK", file: file, line: line)
     }
 
+    /// What `Peers/websocket.py` saw: the handshake, who answered, the echoed messages, the close.
+    struct WebSocketSession: Decodable {
+        var status: Int
+        var accept: Bool
+        var reply: EchoReply?
+        var echoed: [String]?
+        var closed: Bool?
+    }
+
+    /// Runs `Peers/websocket.py` (3 messages) from a pod. A refused handshake answers with its status
+    /// and the end of the connection (the peer reads the answer head, then stops).
+    static func webSocket(lab: String, from pod: String, to address: String, file: StaticString = #filePath, line: UInt = #line) throws -> WebSocketSession {
+        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/websocket.py").path
+        let output = try meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, "3", file: file, line: line)
+        return try JSONDecoder().decode(WebSocketSession.self, from: Data(output.stdout.utf8))
+    }
+
+    /// A WebSocket session through an L7 proxy (an independent client against echo's WebSocket
+    /// endpoint): upgraded end to end, messages echoed, closed cleanly, and logged as a 101.
+    static func assertWebSocketPasses(lab: String, from pod: String, to address: String, reaching server: String, proxyLog: String,
+                                      file: StaticString = #filePath, line: UInt = #line) throws {
+        let session = try webSocket(lab: lab, from: pod, to: address, file: file, line: line)
+        XCTAssertEqual(session.status, 101, file: file, line: line)
+        XCTAssertTrue(session.accept, "Sec-WebSocket-Accept matches the key", file: file, line: line)
+        XCTAssertEqual(session.reply?.protocol, "websocket", file: file, line: line)
+        XCTAssertTrue(session.reply?.pod.hasPrefix(server) ?? false, "\(session.reply?.pod ?? "-") answered", file: file, line: line)
+        XCTAssertEqual(session.echoed, ["message-1", "message-2", "message-3"], file: file, line: line)
+        XCTAssertEqual(session.closed, true, "the close handshake went both ways", file: file, line: line)
+        let logged = try logLine("/run/meshlab/\(lab)/logs/\(proxyLog).log", containing: "\"path\":\"/ws\"", file: file, line: line)
+        XCTAssertTrue(logged.contains("\"status\":101"), logged, file: file, line: line)
+    }
+
     /// The first line of a process log that contains `text`, once it is written: a proxy logs a
     /// request when it ends, which may be just after the client has gone. Fails after 10 s.
     static func logLine(_ path: String, containing text: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {

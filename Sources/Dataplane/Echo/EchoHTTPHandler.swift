@@ -5,7 +5,7 @@ import NIOHTTP1
 /// Answers every HTTP request (HTTP/1.1, or h2c through the HTTP/2→HTTP/1 codec) with an
 /// `EchoReply` as JSON. The request body is read, not echoed — except on `/stream`, which answers at
 /// once and sends each part of the body back as it arrives (a bidirectional stream, as gRPC's).
-final class EchoHTTPHandler: ChannelInboundHandler {
+final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

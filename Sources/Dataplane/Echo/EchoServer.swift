@@ -3,7 +3,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 
-/// The bundled echo app: on every port it answers HTTP/1.1, h2c (prior knowledge) and raw TCP,
+/// The bundled echo app: on every port it answers HTTP/1.1 (and WebSocket), h2c (prior knowledge) and raw TCP,
 /// telling the caller which pod answered and the source address it saw.
 public struct EchoServer: Sendable {
     public var pod: String
@@ -34,8 +34,8 @@ public struct EchoServer: Sendable {
                         case .tcp:
                             try pipeline.addHandler(RawEchoHandler(identity: identity))
                         case .http1:
-                            try pipeline.configureHTTPServerPipeline()
-                            try pipeline.addHandler(EchoHTTPHandler(identity: identity, protocol: "HTTP/1.1"))
+                            try pipeline.configureHTTPServerPipeline(withServerUpgrade: WebSocketEchoHandler.upgrade(identity: identity, replacing: "http"))
+                            try pipeline.addHandler(EchoHTTPHandler(identity: identity, protocol: "HTTP/1.1"), name: "http")
                         case .h2c:
                             _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
                                 stream.eventLoop.makeCompletedFuture {

@@ -10,7 +10,7 @@ import NIOHTTP2
 /// later requests of this downstream connection reuse (HTTP/1.1), or a stream of an HTTP/2 connection
 /// its streams share (HTTP/2). One JSON log line and one
 /// `istio_requests_total` count per request. `leg` says which of these steps apply.
-final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
+final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -141,20 +141,19 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         request.start()
     }
 
-    /// Called by a request once its response has been written.
+    /// Called by a request once its response has been written. `closing`: the answer was cut short.
     func finished(_ request: ProxiedRequest, context: ChannelHandlerContext, closing: Bool) {
         current = nil
         guard context.channel.isActive else { return }
-        if closing || (!request.request.isKeepAlive && request.request.version.major == 1) {
-            context.close(promise: nil)
-            return
-        }
-        if inputEnded && waiting.isEmpty {
-            // The client already ended its side: end ours after the answer.
+        if closing {
+            context.close(promise: nil)  // the client must see the connection break
+        } else if request.endsConnection || (inputEnded && waiting.isEmpty) {
+            // The last answer on this connection: end our side behind it. (A full close could drop
+            // what is still queued, and resets an HBONE stream.)
             context.close(mode: .output, promise: nil)
-            return
+        } else {
+            serveNext(context: context)
         }
-        serveNext(context: context)
     }
 
     /// The way to `upstream` for one request: a stream of the shared HTTP/2 connection, or this
@@ -180,6 +179,28 @@ final class L7Proxy: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// An upgraded request's downstream leaves HTTP (this proxy included): it is glued to `upstream`.
+    func upgrade(_ context: ChannelHandlerContext, to upstream: UpstreamConnection, closed: @escaping () -> Void) throws {
+        upstreams = upstreams.filter { $0.value !== upstream }
+        let downstream = context.channel
+        // Nothing is read until the glue is in place (it turns reading back on), as for a ztunnel tunnel.
+        for channel in [downstream, upstream.channel] { try channel.syncOptions?.setOption(.autoRead, value: false) }
+        let unwrapped = try ProtocolUpgrade.unwrap(downstream, application: self) { pipeline in
+            [try pipeline.handler(type: HTTPResponseEncoder.self), try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)]
+        }.and(try upstream.unwrap())
+        unwrapped.whenComplete { [ztunnel] result in
+            guard case .success = result else {
+                downstream.close(promise: nil)
+                upstream.abandon()
+                return closed()
+            }
+            ztunnel.glue(downstream, upstream.channel) { _, _ in closed() }
+            // An HTTP/2 stream holds what arrived (the server's first frames) until asked to read.
+            downstream.read()
+            upstream.channel.read()
+        }
+    }
+
     /// Forgets an upstream exchange that can no longer be used (timed out, failed).
     func discard(_ exchange: UpstreamExchange) {
         exchange.abandon()
@@ -196,7 +217,7 @@ extension L7Proxy {
             let pipeline = channel.pipeline.syncOperations
             switch kind {
             case .http1:
-                try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
                 try pipeline.addHandler(HTTPResponseEncoder())
                 try pipeline.addHandler(proxy(nil))
             case .h2c:

@@ -21,6 +21,11 @@ final class ProxiedRequest: @unchecked Sendable {
     /// The whole answer has been written.
     private var answered = false
     private var done = false
+    /// The upgrade (WebSocket) it asks for, passed on to the upstream.
+    private let upgrade: String?
+    /// No request follows this one on its connection: HTTP/1.0 or `Connection: close`, or an
+    /// upgrade (refused, the client's HTTP decoder still waits for the switch).
+    var endsConnection: Bool { (!request.isKeepAlive && request.version.major == 1) || upgrade != nil }
     private var deadline: Scheduled<Void>?
     private var current: UpstreamExchange?
 
@@ -30,6 +35,7 @@ final class ProxiedRequest: @unchecked Sendable {
         var request = request
         if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.ztunnel.randomIDs.requestID()) }
         self.request = request
+        upgrade = ProtocolUpgrade.requested(request)  // HTTP/1.1 only: h2c requests come as HTTP/2
         self.proxy = proxy
         self.context = context
         self.body = body
@@ -133,7 +139,8 @@ final class ProxiedRequest: @unchecked Sendable {
                         guard self.relayed else { return self.retry(routed, else: (503, "upstream answered 503", "URX")) }
                         self.answered = true
                         self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
-                        self.complete()
+                        guard self.upgrade != nil, self.event.status == 101, let upstream = connection as? UpstreamConnection else { return self.complete() }
+                        self.switchProtocols(to: upstream)
                     },
                     flush: { if self.relayed && !self.done { self.context.flush() } },
                     failed: { _ in
@@ -143,6 +150,19 @@ final class ProxiedRequest: @unchecked Sendable {
                         self.retry(routed, else: (503, "upstream connect error or disconnect/reset before headers", "UC"))
                     }))
             }
+        }
+    }
+
+    /// 101: both connections are glued byte for byte, without the route's timeout (a WebSocket lives
+    /// as long as its ends want); the request is logged when they close.
+    private func switchProtocols(to upstream: UpstreamConnection) {
+        deadline?.cancel()
+        do {
+            try proxy.upgrade(context, to: upstream) { self.complete() }
+        } catch {
+            context.close(promise: nil)
+            upstream.abandon()
+            complete(flags: "UC")
         }
     }
 
@@ -175,6 +195,7 @@ final class ProxiedRequest: @unchecked Sendable {
         let trailers = head.headers["te"].contains { $0.lowercased().contains("trailers") }
         Self.hopByHop.forEach { head.headers.remove(name: $0) }
         if trailers { head.headers.add(name: "te", value: "trailers") }
+        if let upgrade { head.headers.add(contentsOf: [("connection", "upgrade"), ("upgrade", upgrade)]) }
         if body.ended { head.headers.replaceOrAdd(name: "content-length", value: String(body.kept.readableBytes)) }
         if head.headers["host"].isEmpty { head.headers.add(name: "host", value: "\(proxy.target.ip):\(proxy.target.port)") }
         return head
@@ -184,7 +205,11 @@ final class ProxiedRequest: @unchecked Sendable {
         var head = upstream
         head.version = request.version.major == 1 ? request.version : .http1_1
         Self.hopByHop.forEach { head.headers.remove(name: $0) }
-        if !request.isKeepAlive && request.version.major == 1 { head.headers.add(name: "connection", value: "close") }
+        if let upgrade, head.status == .switchingProtocols {
+            head.headers.add(contentsOf: [("connection", "upgrade"), ("upgrade", upgrade)])
+        } else if endsConnection {
+            head.headers.add(name: "connection", value: "close")
+        }
         relayed = true
         event.status = Int(head.status.code)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -196,7 +221,7 @@ final class ProxiedRequest: @unchecked Sendable {
         var head = HTTPResponseHead(version: request.version.major == 1 ? request.version : .http1_1, status: HTTPResponseStatus(statusCode: status))
         head.headers.add(name: "content-length", value: String(text.utf8.count + 1))
         head.headers.add(name: "content-type", value: "text/plain")
-        if !request.isKeepAlive && request.version.major == 1 { head.headers.add(name: "connection", value: "close") }
+        if endsConnection { head.headers.add(name: "connection", value: "close") }
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: text + "\n")))), promise: nil)
         answered = true

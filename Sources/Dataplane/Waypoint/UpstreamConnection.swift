@@ -38,7 +38,7 @@ struct UpstreamResponse {
 /// An HTTP/1.1 connection from the L7 proxy to one destination, over an HBONE stream or plain TCP.
 /// It carries one request at a time and is kept for the next request of the same downstream
 /// connection while the destination keeps it alive (Envoy's upstream connection reuse).
-final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchecked Sendable {
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, UpstreamExchange, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -89,6 +89,13 @@ final class UpstreamConnection: ChannelInboundHandler, UpstreamExchange, @unchec
         context.close(promise: nil)
     }
 
+    /// Leaves HTTP after a 101: the connection is glued to the client's from here on.
+    func unwrap() throws -> EventLoopFuture<Void> {
+        try ProtocolUpgrade.unwrap(channel, application: self) { pipeline in
+            [try pipeline.handler(type: HTTPRequestEncoder.self), try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)]
+        }
+    }
+
     /// Stops whatever request it carries (a timeout): nothing more is delivered, and it is closed.
     func abandon() {
         exchange = nil
@@ -104,7 +111,8 @@ extension UpstreamConnection {
         let connection = UpstreamConnection(channel: channel, hboneConnection: hboneConnection)
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(HTTPRequestEncoder())
-        try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+        // Bytes behind a 101 go on to the protocol it switched to (see ProtocolUpgrade).
+        try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
         try pipeline.addHandler(connection)
         try Holdback.handOver(channel)
         return connection
