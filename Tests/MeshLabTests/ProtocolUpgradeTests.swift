@@ -15,8 +15,11 @@ final class ProtocolUpgradeTests: XCTestCase {
     }
 
     func testOtherRequestsAreNotUpgrades() {
+        XCTAssertFalse(ProtocolUpgrade.endsHTTP(head([("Connection", "keep-alive")])))
         XCTAssertNil(ProtocolUpgrade.requested(head([("Upgrade", "websocket")])), "no Connection: upgrade")
         XCTAssertNil(ProtocolUpgrade.requested(head([("Connection", "Upgrade"), ("Upgrade", "h2c")])), "h2c upgrade is not passed on")
+        XCTAssertTrue(ProtocolUpgrade.endsHTTP(head([("Connection", "Upgrade"), ("Upgrade", "h2c")])),
+                      "but it is the connection's last request: the decoder stops after it")
         XCTAssertNil(ProtocolUpgrade.requested(head([("Connection", "Upgrade"), ("Upgrade", "websocket")], version: .http1_0)), "HTTP/1.0")
         XCTAssertNil(ProtocolUpgrade.requested(head([("Connection", "Upgrade"), ("Upgrade", "websocket")], version: HTTPVersion(major: 2, minor: 0))), "an h2c request")
     }

@@ -7,10 +7,20 @@ import NIOHTTP1
 enum ProtocolUpgrade {
     /// The upgrade an HTTP/1.1 request asks for, when it is one the proxy passes on.
     static func requested(_ head: HTTPRequestHead) -> String? {
-        guard head.version == .http1_1,
-              head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }),
-              let upgrade = head.headers.first(name: "upgrade"), upgrade.lowercased() == "websocket" else { return nil }
+        guard head.version == .http1_1, let upgrade = asked(head), upgrade.lowercased() == "websocket" else { return nil }
         return upgrade
+    }
+
+    /// Whether the request leaves HTTP behind it if the server agrees (any Upgrade, or CONNECT):
+    /// NIO's HTTP/1 decoder stops reading the connection after such a request, so whatever the
+    /// answer, it is the connection's last.
+    static func endsHTTP(_ head: HTTPRequestHead) -> Bool {
+        head.version.major == 1 && (head.method == .CONNECT || asked(head) != nil)
+    }
+
+    private static func asked(_ head: HTTPRequestHead) -> String? {
+        guard head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return nil }
+        return head.headers.first(name: "upgrade")
     }
 
     /// Takes a connection out of HTTP: `application` (the proxy or the upstream exchange) leaves

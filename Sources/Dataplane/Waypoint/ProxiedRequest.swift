@@ -23,9 +23,9 @@ final class ProxiedRequest: @unchecked Sendable {
     private var done = false
     /// The upgrade (WebSocket) it asks for, passed on to the upstream.
     private let upgrade: String?
-    /// No request follows this one on its connection: HTTP/1.0 or `Connection: close`, or an
-    /// upgrade (refused, the client's HTTP decoder still waits for the switch).
-    var endsConnection: Bool { (!request.isKeepAlive && request.version.major == 1) || upgrade != nil }
+    /// No request follows this one on its connection: HTTP/1.0 or `Connection: close`, or one asking
+    /// to leave HTTP (an upgrade, CONNECT), after which the downstream decoder reads no more.
+    let endsConnection: Bool
     private var deadline: Scheduled<Void>?
     private var current: UpstreamExchange?
 
@@ -36,6 +36,7 @@ final class ProxiedRequest: @unchecked Sendable {
         if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.ztunnel.randomIDs.requestID()) }
         self.request = request
         upgrade = ProtocolUpgrade.requested(request)  // HTTP/1.1 only: h2c requests come as HTTP/2
+        endsConnection = (!request.isKeepAlive && request.version.major == 1) || ProtocolUpgrade.endsHTTP(request)
         self.proxy = proxy
         self.context = context
         self.body = body
