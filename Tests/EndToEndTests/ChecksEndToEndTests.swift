@@ -245,6 +245,7 @@ final class WaypointEndToEndTests: XCTestCase {
         }
         try Harness.assertClientsThatLeaveAreLogged(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", proxyLog: "waypoint-shop-waypoint")
         try Harness.assertWebSocketPasses(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", reaching: "shop/httpbin", proxyLog: "waypoint-shop-waypoint")
+        try Harness.assertSlowReaderHoldsTheServerBack(lab: "waypoint-l7", from: "shop/sleep", to: "10.96.0.1:8000", proxy: "waypoint")
     }
 
 

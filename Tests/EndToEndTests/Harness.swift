@@ -145,6 +145,33 @@ enum Harness {
         XCTAssertTrue(logged.contains("\"status\":101"), logged, file: file, line: line)
     }
 
+    /// A client that stops reading a large response for a while, through an L7 proxy: the proxy's
+    /// memory meanwhile stays within its flow-control windows (without them it held the whole
+    /// response: 1.6 GB for 300 MB), and the whole response arrives once the client reads again.
+    static func assertSlowReaderHoldsTheServerBack(lab: String, from pod: String, to address: String, proxy: String,
+                                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let pid = try run("pgrep", ["-f", "meshlab \(proxy) --lab \(lab) "]).stdout.split(separator: "\n").first.map(String.init) ?? "?"
+        let rss = { () -> Int in
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return Int(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ")[1] ?? "0") ?? 0
+        }
+        let before = rss()
+        let size = 200 << 20
+        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/slow_reader.py").path
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: binary)
+        client.arguments = ["exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, String(size), "4"]
+        let output = Pipe()
+        client.standardOutput = output
+        try client.run()
+        sleep(3)  // the client reads its first MiB, then nothing: the response would pile up in the proxy
+        let grownMB = (rss() - before) / 1024
+        client.waitUntilExit()
+        XCTAssertLessThan(grownMB, 64, "the proxy held \(grownMB) MB of a response its client was not reading", file: file, line: line)
+        let result = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(result.contains("\"received\": \(size)"), "all of it arrived once read: \(result)", file: file, line: line)
+    }
+
     /// The first line of a process log that contains `text`, once it is written: a proxy logs a
     /// request when it ends, which may be just after the client has gone. Fails after 10 s.
     static func logLine(_ path: String, containing text: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {

@@ -5,6 +5,7 @@ import NIOHTTP1
 /// Answers every HTTP request (HTTP/1.1, or h2c through the HTTP/2→HTTP/1 codec) with an
 /// `EchoReply` as JSON. The request body is read, not echoed — except on `/stream`, which answers at
 /// once and sends each part of the body back as it arrives (a bidirectional stream, as gRPC's).
+/// httpbin's `/status/<code>`, `/delay/<seconds>` and `/bytes/<n>` do what httpbin's do.
 final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -63,8 +64,36 @@ final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
+        if parts.count == 2, parts[0] == "bytes", let count = Int(parts[1]), count >= 0 {
+            return sendBytes(count, for: head, context: context)
+        }
         let status = parts.count == 2 && parts[0] == "status" ? Int(parts[1]).map { HTTPResponseStatus(statusCode: $0) } : nil
         answer(head, status: status ?? .ok, context: context)
+    }
+
+    /// httpbin's `/bytes/<n>`: n bytes, written 64 KiB at a time as the connection takes them (a slow
+    /// reader holds the sender back instead of filling its memory).
+    private var unsent = 0
+
+    private func sendBytes(_ count: Int, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let headers = HTTPHeaders([("content-type", "application/octet-stream"), ("content-length", String(count))])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        unsent = count
+        sendMoreBytes(context: context)
+    }
+
+    private func sendMoreBytes(context: ChannelHandlerContext) {
+        while unsent > 0 && context.channel.isWritable {
+            let size = min(unsent, 64 << 10)
+            unsent -= size
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "x"), count: size)))), promise: nil)
+            if unsent == 0 { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if unsent > 0 { sendMoreBytes(context: context) }
+        context.fireChannelWritabilityChanged()
     }
 
     private func answer(_ head: HTTPRequestHead, status: HTTPResponseStatus, context: ChannelHandlerContext) {

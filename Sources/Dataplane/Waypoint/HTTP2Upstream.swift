@@ -39,6 +39,8 @@ final class HTTP2Upstream: @unchecked Sendable {
 
         init(connection: HTTP2Upstream) { self.connection = connection }
 
+        var responseChannel: Channel? { stream }
+
         var hboneConnection: String? { connection.hboneConnection }
 
         func send(_ head: HTTPRequestHead, _ body: RequestBody, _ response: UpstreamResponse) {

@@ -126,6 +126,11 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
         context.fireUserInboundEventTriggered(event)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { current?.resumeResponse() }
+        context.fireChannelWritabilityChanged()
+    }
+
     /// NIO reports a reset h2c request stream as this error, before the stream goes inactive. (An
     /// HTTP/1.1 connection's HBONE stream reset is its connection ending: DC.)
     func errorCaught(context: ChannelHandlerContext, error: Error) {

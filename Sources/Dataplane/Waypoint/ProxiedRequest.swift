@@ -28,6 +28,8 @@ final class ProxiedRequest: @unchecked Sendable {
     let endsConnection: Bool
     private var deadline: Scheduled<Void>?
     private var current: UpstreamExchange?
+    /// The response is not being read: the client has not taken what it was sent.
+    private var responsePaused = false
 
     private var ztunnel: ZTunnel { proxy.ztunnel }
 
@@ -132,7 +134,7 @@ final class ProxiedRequest: @unchecked Sendable {
                         self.relay(head)
                         return true
                     },
-                    body: { self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer($0))), promise: nil) },
+                    body: { self.relayBody($0) },
                     end: { trailers in
                         guard !self.done else { return }
                         // Answered before the request was all sent: that connection is mid-request.
@@ -165,6 +167,23 @@ final class ProxiedRequest: @unchecked Sendable {
             upstream.abandon()
             complete(flags: "UC")
         }
+    }
+
+    /// A response part goes to the client; one it cannot take yet stops reading the response until
+    /// it can (Envoy's flow control): a slow client holds the server back, not the proxy's memory.
+    private func relayBody(_ part: ByteBuffer) {
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part))), promise: nil)
+        if !responsePaused && !context.channel.isWritable {
+            responsePaused = true
+            current?.readResponse(false)
+        }
+    }
+
+    /// The client can take more again (or the request is over: its upstream may serve the next one).
+    func resumeResponse() {
+        guard responsePaused else { return }
+        responsePaused = false
+        current?.readResponse(true)
     }
 
     /// Stops using an attempt's exchange: the body stops flowing there, and it is not reused.
@@ -248,6 +267,7 @@ final class ProxiedRequest: @unchecked Sendable {
         guard !done else { return }
         done = true
         deadline?.cancel()
+        resumeResponse()
         body.discard()  // what the client still sends of it goes nowhere
         var line = event.closed(sent: 0, received: 0, since: started)
         (line.event, line.bytesSent, line.bytesRecv) = (.request, nil, nil)

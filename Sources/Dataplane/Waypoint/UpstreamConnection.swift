@@ -10,6 +10,17 @@ protocol UpstreamExchange: AnyObject {
     func send(_ head: HTTPRequestHead, _ body: RequestBody, _ response: UpstreamResponse)
     /// Stops the request (a timeout): nothing more is delivered.
     func abandon()
+    /// Where the response is read from (nil until the exchange has one).
+    var responseChannel: Channel? { get }
+}
+
+extension UpstreamExchange {
+    /// Backpressure: while the client cannot take more, the response is not read — an HTTP/2 stream
+    /// then stops opening its flow-control window, a socket its TCP window, and the server waits.
+    func readResponse(_ on: Bool) {
+        guard let channel = responseChannel else { return }
+        channel.setOption(.autoRead, value: on).whenSuccess { if on { channel.read() } }
+    }
 }
 
 /// Where one request's response goes. `head` decides whether the rest is relayed (true) or read
@@ -55,6 +66,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     var idle: Bool { exchange == nil && keepAlive && channel.isActive }
+    var responseChannel: Channel? { channel }
 
     func send(_ head: HTTPRequestHead, _ body: RequestBody, _ exchange: UpstreamResponse) {
         self.exchange = exchange
