@@ -14,6 +14,8 @@ final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let `protocol`: String
     private var request: HTTPRequestHead?
     private var streaming = false
+    /// Bytes of a `/bytes/<n>` answer still to be written.
+    private var unsent = 0
 
     init(identity: EchoIdentity, protocol: String) {
         self.identity = identity
@@ -73,8 +75,6 @@ final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// httpbin's `/bytes/<n>`: n bytes, written 64 KiB at a time as the connection takes them (a slow
     /// reader holds the sender back instead of filling its memory).
-    private var unsent = 0
-
     private func sendBytes(_ count: Int, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         let headers = HTTPHeaders([("content-type", "application/octet-stream"), ("content-length", String(count))])
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
