@@ -5,7 +5,7 @@ import XCTest
 /// MeshLab's HBONE server checked by peers that share no code with it: python-h2 over Python's ssl
 /// (status codes) and openssl s_client (the mutual-TLS requirement). They run from an uncaptured pod.
 final class HBONEPeerEndToEndTests: XCTestCase {
-    let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/hbone_connect.py").path
+    let peer = Harness.peer("hbone_connect.py")
     var directory: URL!
 
     override func setUpWithError() throws {

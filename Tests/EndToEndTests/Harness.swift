@@ -75,11 +75,26 @@ enum Harness {
         var status: String?
     }
 
+    /// A script of `Peers/` (independent clients: python-h2, raw sockets).
+    static func peer(_ script: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/\(script)").path
+    }
+
+    /// `meshlab exec` of a peer script in a pod.
+    static func peerCommand(_ script: String, lab: String, in pod: String, _ arguments: [String]) -> [String] {
+        ["exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer(script)] + arguments
+    }
+
+    /// Runs a peer script in a pod and returns what it printed (its exit status must be 0).
+    static func runPeer(_ script: String, lab: String, in pod: String, _ arguments: [String],
+                        file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        try meshlab(peerCommand(script, lab: lab, in: pod, arguments), file: file, line: line).stdout
+    }
+
     /// `count` h2c streams from an independent client (python-h2) that sends them all in its first write.
     static func concurrentStreams(lab: String, from pod: String, to address: String, count: Int) throws -> [StreamAnswer] {
-        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/h2c_streams.py").path
-        let output = try Harness.meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, String(count))
-        return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(StreamAnswer.self, from: Data($0.utf8)) }
+        let output = try runPeer("h2c_streams.py", lab: lab, in: pod, [address, String(count)])
+        return try output.split(separator: "\n").map { try JSONDecoder().decode(StreamAnswer.self, from: Data($0.utf8)) }
     }
 
     /// What `Peers/bidi_stream.py` got back: each part of a streamed request body is echoed (by the
@@ -92,10 +107,8 @@ enum Harness {
     /// `abandon`: the client gives up after the last echo (h2: RST_STREAM, http1: closes) instead of ending its request.
     static func bidiStream(lab: String, from pod: String, to address: String, _ protocolName: String, parts: Int,
                            abandon: Bool = false) throws -> StreamedExchange {
-        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/bidi_stream.py").path
-        let output = try Harness.meshlab(["exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, protocolName, String(parts)]
-                                         + (abandon ? ["abandon"] : []))
-        return try JSONDecoder().decode(StreamedExchange.self, from: Data(output.stdout.utf8))
+        let output = try runPeer("bidi_stream.py", lab: lab, in: pod, [address, protocolName, String(parts)] + (abandon ? ["abandon"] : []))
+        return try JSONDecoder().decode(StreamedExchange.self, from: Data(output.utf8))
     }
 
     /// Clients that leave mid-request, through an L7 proxy: the proxy logs Envoy's flag for how they
@@ -108,9 +121,8 @@ enum Harness {
             let logged = try logLine("/run/meshlab/\(lab)/logs/\(proxyLog).log", containing: "\"response_flags\":\"\(flag)\"", file: file, line: line)
             XCTAssertTrue(logged.contains("\"path\":\"/stream\"") && logged.contains("\"method\":\"PUT\""), logged, file: file, line: line)
         }
-        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/half_close.py").path
-        let answer = try meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, file: file, line: line)
-        XCTAssertEqual(answer.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "HTTP/1.1 200 OK", file: file, line: line)
+        let answer = try runPeer("half_close.py", lab: lab, in: pod, [address], file: file, line: line)
+        XCTAssertEqual(answer.trimmingCharacters(in: .whitespacesAndNewlines), "HTTP/1.1 200 OK", file: file, line: line)
     }
 
     /// What `Peers/websocket.py` saw: the handshake, who answered, the echoed messages, the close.
@@ -125,9 +137,8 @@ enum Harness {
     /// Runs `Peers/websocket.py` (3 messages) from a pod. A refused handshake answers with its status
     /// and the end of the connection (the peer reads the answer head, then stops).
     static func webSocket(lab: String, from pod: String, to address: String, file: StaticString = #filePath, line: UInt = #line) throws -> WebSocketSession {
-        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/websocket.py").path
-        let output = try meshlab("exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, "3", file: file, line: line)
-        return try JSONDecoder().decode(WebSocketSession.self, from: Data(output.stdout.utf8))
+        let output = try runPeer("websocket.py", lab: lab, in: pod, [address, "3"], file: file, line: line)
+        return try JSONDecoder().decode(WebSocketSession.self, from: Data(output.utf8))
     }
 
     /// A WebSocket session through an L7 proxy (an independent client against echo's WebSocket
@@ -159,10 +170,9 @@ enum Harness {
         }
         let before = rss()
         let size = 200 << 20
-        let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/slow_reader.py").path
         let client = Process()
         client.executableURL = URL(fileURLWithPath: binary)
-        client.arguments = ["exec", "--lab", lab, pod, "--", "/usr/bin/python3", peer, address, String(size), "4"]
+        client.arguments = peerCommand("slow_reader.py", lab: lab, in: pod, [address, String(size), "4"])
         let output = Pipe()
         client.standardOutput = output
         try client.run()

@@ -47,6 +47,8 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
     private var upstreams: [String: UpstreamConnection] = [:]
     /// For an HTTP/2 downstream: the HTTP/2 upstream connections all its streams share.
     private let http2Upstreams: HTTP2UpstreamPool?
+    /// The client speaks h2c (this proxy serves one of its streams) rather than HTTP/1.1.
+    private var servesHTTP2Stream: Bool { http2Upstreams != nil }
 
     /// The connection's own `opened` event, when its arrival is logged (an HBONE stream at a sidecar):
     /// logged when the proxy starts, and `closed` when the connection ends.
@@ -119,7 +121,7 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
     /// HTTP connections) takes that for a closed connection, DC. Requests that arrived whole are
     /// still answered, and then the connection ends (nothing more can come).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if http2Upstreams == nil, let event = event as? ChannelEvent, event == .inputClosed {
+        if !servesHTTP2Stream, let event = event as? ChannelEvent, event == .inputClosed {
             inputEnded = true
             if incoming != nil || (current == nil && waiting.isEmpty) { context.close(promise: nil) }
         }
@@ -134,7 +136,7 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
     /// NIO reports a reset h2c request stream as this error, before the stream goes inactive. (An
     /// HTTP/1.1 connection's HBONE stream reset is its connection ending: DC.)
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if http2Upstreams != nil, error is NIOHTTP2Errors.StreamClosed { resetByClient = true }
+        if servesHTTP2Stream, error is NIOHTTP2Errors.StreamClosed { resetByClient = true }
         context.fireErrorCaught(error)
     }
 
