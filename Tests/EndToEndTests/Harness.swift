@@ -156,6 +156,28 @@ enum Harness {
         XCTAssertTrue(logged.contains("\"status\":101"), logged, file: file, line: line)
     }
 
+    /// The pid of the lab process whose command line contains `pattern` ("meshlab waypoint --lab L ").
+    static func processID(_ pattern: String) throws -> String {
+        try run("pgrep", ["-f", pattern]).stdout.split(separator: "\n").first.map(String.init) ?? "?"
+    }
+
+    /// A process's resident memory, in KiB.
+    static func residentKB(_ pid: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return Int(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ")[1] ?? "0") ?? 0
+    }
+
+    /// Starts `meshlab ARGUMENTS`, its output piped back.
+    static func start(_ arguments: [String]) throws -> (process: Process, output: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        return (process, output)
+    }
+
     /// A client that stops reading a 200 MiB response for a while, through an L7 proxy: the proxy
     /// stops reading the server instead of holding the response (without flow control its RSS grew
     /// by 1.3 GB; with it, 17–150 MB in debug builds: a few flow-control windows plus allocator slack
@@ -163,25 +185,56 @@ enum Harness {
     /// client reads again.
     static func assertSlowReaderHoldsTheServerBack(lab: String, from pod: String, to address: String, proxy: String,
                                                    file: StaticString = #filePath, line: UInt = #line) throws {
-        let pid = try run("pgrep", ["-f", "meshlab \(proxy) --lab \(lab) "]).stdout.split(separator: "\n").first.map(String.init) ?? "?"
-        let rss = { () -> Int in
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            return Int(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ")[1] ?? "0") ?? 0
-        }
-        let before = rss()
+        let pid = try processID("meshlab \(proxy) --lab \(lab) ")
+        let before = residentKB(pid)
         let size = 200 << 20
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: binary)
-        client.arguments = peerCommand("slow_reader.py", lab: lab, in: pod, [address, String(size), "4"])
-        let output = Pipe()
-        client.standardOutput = output
-        try client.run()
+        let client = try start(peerCommand("slow_reader.py", lab: lab, in: pod, [address, String(size), "4"]))
         sleep(3)  // the client reads its first MiB, then nothing: the response would pile up in the proxy
-        let grownMB = (rss() - before) / 1024
-        client.waitUntilExit()
+        let grownMB = (residentKB(pid) - before) / 1024
+        client.process.waitUntilExit()
         XCTAssertLessThan(grownMB, 256, "the proxy held \(grownMB) MB of a response its client was not reading", file: file, line: line)
-        let result = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let result = String(decoding: client.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(result.contains("\"received\": \(size)"), "all of it arrived once read: \(result)", file: file, line: line)
+    }
+
+    /// What `Peers/upload.py` got back.
+    struct UploadResult: Decodable {
+        var status: Int?
+        var stored: Int
+    }
+
+    /// 200 MiB uploaded from `client` to `Peers/holding_server.py` on port 7777 of `server` (at
+    /// `serverIP`), which reads none of it for 4 s: the path's flow control holds the client back,
+    /// so none of the `watched` processes (name → command-line pattern) grows by `boundMB` meanwhile,
+    /// and every byte arrives once the server reads. `rounds` uploads in turn (the later ones ride
+    /// the HBONE connection the first one opened).
+    static func assertHeldUploadHoldsTheClientBack(lab: String, from client: String, to server: String, serverIP: String, mode: String,
+                                                   watched: [String: String], boundMB: Int, rounds: Int = 1,
+                                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let pids = try watched.mapValues { try processID($0) }
+        let size = 200 << 20
+        for round in 1...rounds {
+            let holder = try start(peerCommand("holding_server.py", lab: lab, in: server, ["7777", "4", mode]))
+            var greeting = ""
+            while !greeting.contains("ready") {
+                let data = holder.output.fileHandleForReading.availableData
+                guard !data.isEmpty else { return XCTFail("the holding server did not start", file: file, line: line) }
+                greeting += String(decoding: data, as: UTF8.self)
+            }
+            let before = pids.mapValues(residentKB)
+            let uploader = try start(peerCommand("upload.py", lab: lab, in: client, ["\(serverIP):7777", String(size), mode]))
+            sleep(3)  // the server reads nothing yet: the upload would pile up wherever flow control is missing
+            let grownMB = pids.mapValues(residentKB).merging(before, uniquingKeysWith: -).mapValues { $0 / 1024 }
+            uploader.process.waitUntilExit()
+            holder.process.waitUntilExit()
+            for (name, grown) in grownMB.sorted(by: { $0.key < $1.key }) {
+                XCTAssertLessThan(grown, boundMB, "round \(round): \(name) held \(grown) MB of an upload its server was not reading", file: file, line: line)
+            }
+            let output = String(decoding: uploader.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let result = try JSONDecoder().decode(UploadResult.self, from: Data(output.utf8))
+            XCTAssertEqual(result.stored, size, "round \(round): all of it arrived once read", file: file, line: line)
+            if mode == "http" { XCTAssertEqual(result.status, 200, file: file, line: line) }
+        }
     }
 
     /// The first line of a process log that contains `text`, once it is written: a proxy logs a

@@ -39,6 +39,7 @@ final class PooledConnection {
 extension ZTunnel {
     /// At most this many tunnels share one HBONE connection; then another is opened.
     static let maxStreamsPerConnection = 100
+    static let maxFrameSize = 1 << 20
 
     /// Opens an HBONE tunnel from `source`'s netns to `target`'s ztunnel (its pod IP, port 15008),
     /// reusing a pooled connection keyed by (source identity, destination identity, destination, source IP).
@@ -124,6 +125,7 @@ extension ZTunnel {
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.addHandler(IdleStateHandler(readTimeout: HBONEKeepalive.silence))
                             try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                            try pipeline.addHandler(WholeFrames(server: false))
                             try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [targetIdentity], verified: verified))
                         }
                     }
@@ -153,7 +155,7 @@ extension ZTunnel {
         configuration.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maxStreamsPerConnection),
             HTTP2Setting(parameter: .initialWindowSize, value: 4 << 20),
-            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 20),
+            HTTP2Setting(parameter: .maxFrameSize, value: maxFrameSize),
         ]
         configuration.targetWindowSize = 16 << 20
         return configuration

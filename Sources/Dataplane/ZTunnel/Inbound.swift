@@ -25,6 +25,7 @@ extension ZTunnel {
                     verified.futureResult.whenFailure { _ in }  // a failed handshake just closes the connection
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: context))
+                    try pipeline.addHandler(WholeFrames(server: true))
                     try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [], verified: verified))
                     _ = try pipeline.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
