@@ -55,7 +55,8 @@ final class HTTP2Upstream: @unchecked Sendable {
                     self.stream = stream
                     guard self.response != nil else { return stream.close(promise: nil) }  // abandoned meanwhile
                     stream.write(HTTPClientRequestPart.head(head), promise: nil)
-                    body.stream(write: { stream.write($0, promise: nil) }, flush: { stream.flush() })
+                    body.stream(to: stream)
+                    response.sendMore()
                 case .failure(let error):
                     self.fail(error)
                 }
@@ -72,6 +73,11 @@ final class HTTP2Upstream: @unchecked Sendable {
         func channelReadComplete(context: ChannelHandlerContext) {
             response?.flush()
             context.fireChannelReadComplete()
+        }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if context.channel.isWritable { response?.sendMore() }
+            context.fireChannelWritabilityChanged()
         }
 
         func channelInactive(context: ChannelHandlerContext) {

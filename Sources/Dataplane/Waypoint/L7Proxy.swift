@@ -10,8 +10,9 @@ import NIOHTTP2
 /// later requests of this downstream connection reuse (HTTP/1.1), or a stream of an HTTP/2 connection
 /// its streams share (HTTP/2). One JSON log line and one
 /// `istio_requests_total` count per request. `leg` says which of these steps apply.
-final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     /// The request's original destination: a service VIP or a workload address, and its port.
@@ -49,6 +50,10 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
     private let http2Upstreams: HTTP2UpstreamPool?
     /// The client speaks h2c (this proxy serves one of its streams) rather than HTTP/1.1.
     private var servesHTTP2Stream: Bool { http2Upstreams != nil }
+    /// The client is not read while the body it is sending cannot go on (`RequestBody.wantsMore`);
+    /// a read asked for meanwhile is held until it can.
+    private var readingPaused = false
+    private var readHeld = false
 
     /// The connection's own `opened` event, when its arrival is logged (an HBONE stream at a sidecar):
     /// logged when the proxy starts, and `closed` when the connection ends.
@@ -95,7 +100,23 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
     /// at its end, and goes upstream in one write with its length.
     func channelReadComplete(context: ChannelHandlerContext) {
         serveNext(context: context)
+        updateReading(context: context)
         context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readingPaused { readHeld = true } else { context.read() }
+    }
+
+    /// Envoy's flow control for uploads: the client is read only while the body it sends can go on.
+    /// An upstream that cannot take more then closes the client's window (its HTTP/2 stream's, or
+    /// its socket's) rather than filling the proxy's memory.
+    func updateReading(context: ChannelHandlerContext) {
+        readingPaused = !(incoming?.wantsMore ?? true)
+        if !readingPaused && readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -160,6 +181,7 @@ final class L7Proxy: ChannelInboundHandler, RemovableChannelHandler, @unchecked 
             context.close(mode: .output, promise: nil)
         } else {
             serveNext(context: context)
+            updateReading(context: context)
         }
     }
 

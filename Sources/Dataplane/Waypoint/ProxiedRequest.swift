@@ -151,7 +151,8 @@ final class ProxiedRequest: @unchecked Sendable {
                         self.leave(connection)
                         guard !self.relayed else { return self.complete(flags: "UC", closing: true) }
                         self.retry(routed, else: (503, "upstream connect error or disconnect/reset before headers", "UC"))
-                    }))
+                    },
+                    sendMore: { self.proxy.updateReading(context: self.context) }))
             }
         }
     }

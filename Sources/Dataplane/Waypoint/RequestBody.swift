@@ -13,16 +13,16 @@ final class RequestBody {
     /// Whether a new attempt could send the whole body again: false once past the limit.
     private(set) var retryable = true
     private var trailers: HTTPHeaders?
-    /// The attempt's upstream: writes and flushes each part.
-    private var sink: ((HTTPClientRequestPart) -> Void)?
+    /// The attempt's upstream channel: each part is written and flushed there.
+    private var upstream: Channel?
     /// Nobody will send it anywhere (the request was answered here): parts are dropped.
     private var discarded = false
 
     func append(_ chunk: ByteBuffer) {
         guard !discarded else { return }
         if retryable { kept.writeImmutableBuffer(chunk) }
-        sink?(.body(.byteBuffer(chunk)))
-        if sink != nil && kept.readableBytes > Self.retryLimit {
+        upstream?.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(chunk)), promise: nil)
+        if upstream != nil && kept.readableBytes > Self.retryLimit {
             retryable = false
             kept = ByteBuffer()
         }
@@ -31,26 +31,35 @@ final class RequestBody {
     func finish(_ trailers: HTTPHeaders?) {
         ended = true
         self.trailers = trailers
-        sink?(.end(trailers))
-        sink = nil
+        upstream?.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
+        upstream = nil
     }
 
-    /// Writes what arrived so far behind the head the caller wrote, and flushes once (a request
-    /// that has all arrived goes out in one write); then writes and flushes every later part.
-    func stream(write: @escaping (HTTPClientRequestPart) -> Void, flush: @escaping () -> Void) {
-        if kept.readableBytes > 0 { write(.body(.byteBuffer(kept))) }
-        if ended { write(.end(trailers)) }
-        flush()
-        if !ended { sink = { write($0); flush() } }
+    /// Whether more of it may be read from the client now (Envoy's flow control): not while the
+    /// upstream cannot take more, nor, with no upstream yet (connecting, a delay fault, a pipelined
+    /// request waiting its turn), past what is kept for a retry.
+    var wantsMore: Bool {
+        if ended || discarded { return true }
+        if let upstream { return upstream.isWritable }
+        return kept.readableBytes <= Self.retryLimit
+    }
+
+    /// Writes what arrived so far to `upstream`, behind the head the caller wrote, and flushes once
+    /// (a request that has all arrived goes out in one write); then writes every later part there.
+    func stream(to upstream: Channel) {
+        if kept.readableBytes > 0 { upstream.write(HTTPClientRequestPart.body(.byteBuffer(kept)), promise: nil) }
+        if ended { upstream.write(HTTPClientRequestPart.end(trailers), promise: nil) }
+        upstream.flush()
+        if !ended { self.upstream = upstream }
     }
 
     /// The attempt is over: later parts go nowhere (until another attempt streams).
-    func detach() { sink = nil }
+    func detach() { upstream = nil }
 
     /// The request was answered without its body: what still arrives is dropped.
     func discard() {
         discarded = true
-        sink = nil
+        upstream = nil
         kept = ByteBuffer()
     }
 }

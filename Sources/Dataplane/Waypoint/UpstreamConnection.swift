@@ -32,6 +32,9 @@ struct UpstreamResponse {
     /// What one read from the upstream brought has been handed on: send it (a streamed response).
     var flush: () -> Void
     var failed: (Error) -> Void
+    /// The upstream can take more of the request's body (its channel became writable, or the body
+    /// started streaming there): the client may be read again.
+    var sendMore: () -> Void
 
     /// Hands on a head, or a body part while relaying; at the end returns its trailers, which the
     /// caller delivers with `end` once it has let go of the exchange (ending may start the next
@@ -71,7 +74,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
     func send(_ head: HTTPRequestHead, _ body: RequestBody, _ exchange: UpstreamResponse) {
         self.exchange = exchange
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        body.stream(write: { [channel] in channel.write($0, promise: nil) }, flush: { [channel] in channel.flush() })
+        body.stream(to: channel)
+        exchange.sendMore()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -86,6 +90,11 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.flush()
         context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.sendMore() }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
