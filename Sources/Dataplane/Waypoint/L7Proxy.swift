@@ -99,6 +99,7 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
     /// upstream gets the rest as it arrives (uploads, gRPC streams). One that arrived whole started
     /// at its end, and goes upstream in one write with its length.
     func channelReadComplete(context: ChannelHandlerContext) {
+        incoming?.flush()
         serveNext(context: context)
         updateReading(context: context)
         context.fireChannelReadComplete()

@@ -13,7 +13,7 @@ final class RequestBody {
     /// Whether a new attempt could send the whole body again: false once past the limit.
     private(set) var retryable = true
     private var trailers: HTTPHeaders?
-    /// The attempt's upstream channel: each part is written and flushed there.
+    /// The attempt's upstream channel: each part is written there, and flushed once per read.
     private var upstream: Channel?
     /// Nobody will send it anywhere (the request was answered here): parts are dropped.
     private var discarded = false
@@ -21,12 +21,16 @@ final class RequestBody {
     func append(_ chunk: ByteBuffer) {
         guard !discarded else { return }
         if retryable { kept.writeImmutableBuffer(chunk) }
-        upstream?.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(chunk)), promise: nil)
+        upstream?.write(HTTPClientRequestPart.body(.byteBuffer(chunk)), promise: nil)
         if upstream != nil && kept.readableBytes > Self.retryLimit {
             retryable = false
             kept = ByteBuffer()
         }
     }
+
+    /// Sends on what this read of the client brought (one flush per read, not per part: an h2c
+    /// client's body comes in 16 KiB DATA frames).
+    func flush() { upstream?.flush() }
 
     func finish(_ trailers: HTTPHeaders?) {
         ended = true
