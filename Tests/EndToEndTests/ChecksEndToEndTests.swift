@@ -266,6 +266,11 @@ final class WaypointEndToEndTests: XCTestCase {
         let reply = try JSONDecoder().decode(EchoReply.self, from: Data(output.stdout.utf8))
         XCTAssertEqual(reply.headers?["content-length"], String(2 << 20), "the whole body went upstream")
         XCTAssertNil(reply.headers?["expect"], "the question was answered here, not passed on")
+        // Without a waypoint (plain/echo is L4 only) the echo server answers it, as httpbin's does.
+        let direct = try Harness.meshlab(["exec", "--lab", "waypoint-l7", "shop/sleep", "--"] + curl.dropLast() + ["http://10.244.1.5:8000/upload"])
+        XCTAssertTrue(direct.stderr.contains("< HTTP/1.1 100 Continue"), direct.stderr)
+        let echoed = try JSONDecoder().decode(EchoReply.self, from: Data(direct.stdout.utf8))
+        XCTAssertEqual(echoed.headers?["expect"], "100-continue", "the question reached the echo server")
     }
 
     func testRetriesAreLoggedAndRequestsCountedInIstioRequestsTotal() throws {

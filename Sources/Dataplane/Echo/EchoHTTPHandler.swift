@@ -27,6 +27,11 @@ final class EchoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             request = head
             streaming = head.uri == "/stream"
+            // As httpbin's server does: a client that asks before sending its body (curl, for
+            // anything over 1 MiB) would otherwise wait a second for the go-ahead.
+            if head.version == .http1_1, head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
             if streaming {
                 let response = HTTPResponseHead(version: head.version, status: .ok, headers: ["content-type": "application/octet-stream"])
                 context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
