@@ -37,7 +37,7 @@ public struct EchoServer: Sendable {
                             try pipeline.configureHTTPServerPipeline(withServerUpgrade: WebSocketEchoHandler.upgrade(identity: identity, replacing: "http"))
                             try pipeline.addHandler(EchoHTTPHandler(identity: identity, protocol: "HTTP/1.1"), name: "http")
                         case .h2c:
-                            _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: AppHTTP2.connection, streamConfiguration: AppHTTP2.stream) { stream in
                                 stream.eventLoop.makeCompletedFuture {
                                     try stream.pipeline.syncOperations.addHandlers(
                                         HTTP2FramePayloadToHTTP1ServerCodec(), EchoHTTPHandler(identity: identity, protocol: "h2c"))

@@ -18,7 +18,7 @@ final class HTTP2Upstream: @unchecked Sendable {
 
     static func start(on channel: Channel, hboneConnection: String?) throws -> HTTP2Upstream {
         let streams = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()) { $0.eventLoop.makeSucceededVoidFuture() }
+            mode: .client, connectionConfiguration: AppHTTP2.connection, streamConfiguration: AppHTTP2.stream) { $0.eventLoop.makeSucceededVoidFuture() }
         try channel.pipeline.syncOperations.addHandler(CloseOnConnectionError())
         try Holdback.handOver(channel)
         return HTTP2Upstream(channel: channel, hboneConnection: hboneConnection, streams: streams)
