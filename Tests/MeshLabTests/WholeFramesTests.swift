@@ -57,7 +57,8 @@ final class WholeFramesTests: XCTestCase {
 
     func testAFrameLargerThanHBONEAllowsIsPassedOnForNIOHTTP2ToRefuse() throws {
         let header: [UInt8] = [0x20, 0, 0, 0x0, 0x0, 0, 0, 0, 1]  // 2 MiB announced, 1 MiB allowed
-        let passed = try feed(header + [1, 2, 3], cuts: [], server: false)
-        XCTAssertEqual(passed.flatMap { $0 }, header + [1, 2, 3], "not held waiting for 2 MiB")
+        let passed = try feed(header + [1, 2, 3, 4, 5], cuts: [3, 8, 10], server: false)
+        XCTAssertEqual(passed.flatMap { $0 }, header + [1, 2, 3, 4, 5], "not held waiting for 2 MiB")
+        XCTAssertEqual(passed.last, [2, 3, 4, 5], "and what follows goes on as it comes, not parsed as frames")
     }
 }

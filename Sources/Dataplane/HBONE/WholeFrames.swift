@@ -10,40 +10,53 @@ import NIOCore
 /// and 270 MB on a connection that had carried traffic before. Whole frames avoid the splitting;
 /// what is left (NIOHTTP2 still appends to the buffer frames were cut from) stays bounded by the
 /// window: 20–85 MB.
-final class WholeFrames: ChannelInboundHandler, RemovableChannelHandler {
+final class WholeFrames: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
     private static let headerSize = 9
 
-    /// The start of an unfinished frame, in a buffer of its own (appending to the read it came in,
-    /// which frames now share, would copy that).
+    /// The start of an unfinished frame, in a buffer no forwarded frame shares (appending to the
+    /// read it came in would copy that read).
     private var partial: ByteBuffer?
     /// A server first reads the client's 24-byte connection preface, which is not a frame.
     private var prefaceLeft: Int
+    /// A frame announced more than HBONE allows: from there on bytes go straight to NIOHTTP2,
+    /// which refuses the frame and ends the connection.
+    private var passingThrough = false
 
     init(server: Bool) { prefaceLeft = server ? 24 : 0 }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !passingThrough else { return context.fireChannelRead(data) }
         var bytes = unwrapInboundIn(data)
-        if var partial {
-            partial.writeBuffer(&bytes)
-            bytes = partial
-            self.partial = nil
+        let held = partial != nil
+        if var start = partial {
+            partial = nil  // so that `start` is the only reference, and grows in place
+            start.writeBuffer(&bytes)
+            bytes = start
         }
         let whole = wholeFramesLength(bytes)
         prefaceLeft -= min(prefaceLeft, whole)
-        if whole < bytes.readableBytes {
-            var rest = context.channel.allocator.buffer(capacity: bytes.readableBytes - whole)
-            rest.writeImmutableBuffer(bytes.getSlice(at: bytes.readerIndex + whole, length: bytes.readableBytes - whole)!)
-            partial = rest
+        if whole == 0 {
+            // Still no whole frame: keep our own buffer as it is; a read TLS handed us, copied.
+            partial = bytes.readableBytes == 0 ? nil : held ? bytes : Self.copy(bytes, context)
+            return
         }
-        guard whole > 0 else { return }
+        if whole < bytes.readableBytes {
+            partial = Self.copy(bytes.getSlice(at: bytes.readerIndex + whole, length: bytes.readableBytes - whole)!, context)
+        }
         context.fireChannelRead(wrapInboundOut(bytes.getSlice(at: bytes.readerIndex, length: whole)!))
     }
 
+    private static func copy(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) -> ByteBuffer {
+        var own = context.channel.allocator.buffer(capacity: bytes.readableBytes)
+        own.writeImmutableBuffer(bytes)
+        return own
+    }
+
     /// How many leading bytes of `bytes` are whole frames (and the preface, while it is due); all
-    /// of them once a frame announces more than HBONE's SETTINGS_MAX_FRAME_SIZE, for NIOHTTP2 to refuse.
+    /// of them once a frame announces more than HBONE's SETTINGS_MAX_FRAME_SIZE.
     private func wholeFramesLength(_ bytes: ByteBuffer) -> Int {
         let available = bytes.readableBytes
         var offset = min(prefaceLeft, available)
@@ -51,7 +64,10 @@ final class WholeFrames: ChannelInboundHandler, RemovableChannelHandler {
             let high = Int(bytes.getInteger(at: bytes.readerIndex + offset, as: UInt8.self)!)
             let low = Int(bytes.getInteger(at: bytes.readerIndex + offset + 1, as: UInt16.self)!)
             let length = high << 16 | low
-            if length > ZTunnel.maxFrameSize { return available }
+            if length > ZTunnel.maxFrameSize {
+                passingThrough = true
+                return available
+            }
             guard offset + Self.headerSize + length <= available else { break }
             offset += Self.headerSize + length
         }

@@ -95,9 +95,10 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
         }
     }
 
-    /// A request whose body is still coming starts once what this read brought is taken in: its
-    /// upstream gets the rest as it arrives (uploads, gRPC streams). One that arrived whole started
-    /// at its end, and goes upstream in one write with its length.
+    /// What this read brought of a body goes upstream in one flush. A request whose body is still
+    /// coming starts once what this read brought is taken in: its upstream gets the rest as it
+    /// arrives (uploads, gRPC streams). One that arrived whole started at its end, and goes upstream
+    /// in one write with its length. Then reading goes on only if the body can (`updateReading`).
     func channelReadComplete(context: ChannelHandlerContext) {
         incoming?.flush()
         serveNext(context: context)
@@ -178,8 +179,10 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
             context.close(promise: nil)  // the client must see the connection break
         } else if request.endsConnection || (inputEnded && waiting.isEmpty) {
             // The last answer on this connection: end our side behind it. (A full close could drop
-            // what is still queued, and resets an HBONE stream.)
+            // what is still queued, and resets an HBONE stream.) What the client still sends of a
+            // body answered early is read and dropped, not left to hold the client up.
             context.close(mode: .output, promise: nil)
+            updateReading(context: context)
         } else {
             serveNext(context: context)
             updateReading(context: context)

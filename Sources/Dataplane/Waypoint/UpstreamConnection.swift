@@ -6,7 +6,7 @@ import NIOHTTP1
 protocol UpstreamExchange: AnyObject {
     /// The pooled HBONE connection it rides (nil for plain TCP).
     var hboneConnection: String? { get }
-    /// Sends the head, then the body as it arrives (flushed part by part).
+    /// Sends the head, then the body as it arrives (flushed once per read of the client).
     func send(_ head: HTTPRequestHead, _ body: RequestBody, _ response: UpstreamResponse)
     /// Stops the request (a timeout): nothing more is delivered.
     func abandon()
