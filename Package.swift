@@ -6,8 +6,13 @@ import PackageDescription
 // (a process maps only the pages it touches, not whole shared libraries), no exported symbols, and no
 // PIE (no relocations to apply and dirty at start). ztunnel RSS after its benchmark: 38–52 → 28–35 MB.
 // The Foundation archives go in one group: their autolink order leaves references unresolved.
+// lld lays out the functions a ztunnel runs together, first (scripts/ztunnel-layout profiles them):
+// the kernel maps code in 64 KiB steps around each touched page, so scattered code is held whole.
 let smallFootprint: [LinkerSetting] = [.unsafeFlags([
     "-static-stdlib",
+    "-use-ld=lld",
+    "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/meshlab/ztunnel.order",
+    "-Xlinker", "--no-warn-symbol-ordering",
     "-Xlinker", "--start-group",
     "-lFoundation", "-lCoreFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
     "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lswiftSynchronization", "-lstdc++",
@@ -81,7 +86,7 @@ let package = Package(
             "MeshLab", "Labs", "Netns", "Dataplane", "Assertions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"], linkerSettings: smallFootprint),
+        .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"], exclude: ["ztunnel.order"], linkerSettings: smallFootprint),
         .testTarget(name: "MeshLabTests", dependencies: [
             "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", "Assertions", .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
