@@ -157,8 +157,17 @@ enum Harness {
     }
 
     /// The pid of the lab process whose command line contains `pattern` ("meshlab waypoint --lab L ").
+    /// Throws when none matches, so a memory check never measures nothing.
     static func processID(_ pattern: String) throws -> String {
-        try run("pgrep", ["-f", pattern]).stdout.split(separator: "\n").first.map(String.init) ?? "?"
+        guard let pid = try run("pgrep", ["-f", pattern]).stdout.split(separator: "\n").first else {
+            throw NoSuchProcess(pattern: pattern)
+        }
+        return String(pid)
+    }
+
+    struct NoSuchProcess: Error, CustomStringConvertible {
+        var pattern: String
+        var description: String { "no process runs with \"\(pattern)\" in its command line" }
     }
 
     /// A process's resident memory, in KiB.

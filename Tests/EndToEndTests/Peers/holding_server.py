@@ -6,9 +6,12 @@ Prints "ready" once listening, then the byte count. tcp: reads to EOF, answers t
 http: reads one request head, then its Content-Length body, answers 200 with the count.
 Meanwhile the upload piles up wherever the path has no flow control.
 """
+import signal
 import socket
 import sys
 import time
+
+signal.alarm(120)  # a peer ends itself, so an upload that never comes fails the test instead of hanging it
 
 port, hold, mode = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 listener = socket.socket()
@@ -20,7 +23,10 @@ conn, _ = listener.accept()
 data, length = b"", None
 if mode == "http":
     while b"\r\n\r\n" not in data:
-        data += conn.recv(65536)
+        chunk = conn.recv(65536)
+        if not chunk:
+            sys.exit("the connection closed before a whole request head came")
+        data += chunk
     head, data = data.split(b"\r\n\r\n", 1)
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
 time.sleep(hold)

@@ -5,8 +5,19 @@ tcp: sends the bytes, half-closes, reads the answer to EOF. http: one PUT with C
 Prints one JSON line: the HTTP status (http) and the byte count the server answered with.
 """
 import json
+import signal
 import socket
 import sys
+
+signal.alarm(120)  # a peer ends itself, so a proxy that never answers fails the test instead of hanging it
+
+
+def receive(sock):
+    data = sock.recv(65536)
+    if not data:
+        sys.exit("the connection closed before the whole answer came")
+    return data
+
 
 address, size, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 host, port = address.rsplit(":", 1)
@@ -22,11 +33,11 @@ result = {}
 if mode == "http":
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        data += receive(sock)
     head, body = data.split(b"\r\n\r\n", 1)
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
     while len(body) < length:
-        body += sock.recv(65536)
+        body += receive(sock)
     result["status"] = int(head.split()[1])
 else:
     sock.shutdown(socket.SHUT_WR)
