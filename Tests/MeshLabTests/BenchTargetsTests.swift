@@ -30,6 +30,13 @@ final class BenchTargetsTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("not met") && $0.contains("RSS per ztunnel: 22.3 MB (stunnel mTLS 20.0, haproxy mTLS 23.0)") })
     }
 
+    func testARunWithFailedCallsIsNotJudged() {
+        var broken = figures(240, p99: 1.4, connections: 2100, cpu: 0.1, rss: 11)
+        broken.errors = 2
+        let lines = BenchZTunnel.targets([("direct veth", figures(300, p99: 0.8, connections: 5000)), ("MeshLab ztunnel", broken)])
+        XCTAssertEqual(lines, "targets:\nnot judged: calls failed or came back altered through MeshLab ztunnel (2)")
+    }
+
     func testRelativeTargetsFailWhenStunnelDoesBetter() {
         let lines = BenchZTunnel.targets([
             ("direct veth", figures(300, p99: 0.8, connections: 5000)),

@@ -95,7 +95,7 @@ struct BenchZTunnel: ParsableCommand {
         var figures = Figures()
         // The median of three transfers: one transfer's rate swings by a tenth from run to run here.
         let big = try client(pod, target, lab: lab, ["-n", "3", "--payload", String(64 << 20), "--timeout", "120"])
-        let rates = big.map { Double(2 * (64 << 20)) / 1e6 / ($0.milliseconds / 1000) }.sorted()  // echoed: both directions
+        let rates = big.filter { $0.echoIntact == true }.map { Double(2 * (64 << 20)) / 1e6 / ($0.milliseconds / 1000) }.sorted()  // echoed: both ways
         figures.throughputMBps = rates.isEmpty ? 0 : rates[rates.count / 2]
         let serial = try client(pod, target, lab: lab, ["-n", String(calls / 4), "--payload", "1024"])
         (figures.p50Serial, figures.p99Serial) = Self.percentiles(serial.map(\.milliseconds))
@@ -174,6 +174,10 @@ struct BenchZTunnel: ParsableCommand {
         guard let direct = figures["direct veth"], let mesh = figures["MeshLab ztunnel"] else { return "" }
         let verdict = { (met: Bool, text: String) in (met ? "met      " : "not met  ") + text }
         var lines = ["targets:"]
+        let broken = rows.filter { $0.1.errors > 0 }.map { "\($0.0) (\($0.1.errors))" }
+        guard broken.isEmpty else {
+            return (lines + ["not judged: calls failed or came back altered through " + broken.joined(separator: ", ")]).joined(separator: "\n")
+        }
         if let stunnel = figures["stunnel mTLS"] {
             lines.append(verdict(mesh.throughputMBps >= stunnel.throughputMBps && mesh.throughputMBps >= direct.throughputMBps / 2,
                                  String(format: "throughput %.0f MB/s ≥ stunnel's %.0f and ≥ half of direct's %.0f",
