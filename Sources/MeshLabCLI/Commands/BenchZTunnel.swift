@@ -11,7 +11,8 @@ struct BenchZTunnel: ParsableCommand {
         discussion: """
             One lab, one run: the same echo server and client for every path. Figures: single-connection \
             throughput (the median of three 64 MiB echoes), latency of a call (connect + 1 KiB echo) at concurrency 1 and at \
-            concurrency 50, new connections per second, and ztunnel RSS and CPU seconds per 1000 calls.
+            concurrency 50, new connections per second, keep-alive request latency at 1000 req/s and at the most each path \
+            answers, and each pair's CPU seconds per 1000 calls and per 1000 requests and its memory; then a verdict per target.
             """)
 
     @Option(help: "Calls per latency and connection-rate measurement.")
