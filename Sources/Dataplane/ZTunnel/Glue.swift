@@ -46,14 +46,11 @@ final class GlueHandler: ChannelDuplexHandler {
         partner?.send(bytes)
     }
 
-    /// Completes when the last byte handed to this side has been written (writes complete in order).
-    private var lastWrite: EventLoopFuture<Void>?
+    /// A socket's half-close, which NIO performs once the bytes queued before it are written.
+    private var outputShut: EventLoopFuture<Void>?
 
     private func send(_ bytes: ByteBuffer) {
-        guard let context else { return }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.write(wrapOutboundOut(bytes), promise: written)
-        lastWrite = written.futureResult
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
@@ -94,19 +91,22 @@ final class GlueHandler: ChannelDuplexHandler {
             // Queued bytes go first: NIO shuts a socket's output after pending writes, and an HBONE
             // stream's END_STREAM waits behind its DATA (and its flow-control window).
             context.flush()
-            context.close(mode: .output, promise: nil)
+            let shut = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: shut)
+            outputShut = shut.futureResult
         }
     }
 
     /// Both directions are done. A socket is closed once its queued bytes are written (NIO's full
-    /// close would drop them); an HTTP/2 stream closes by itself after END_STREAM both ways, and
-    /// closing it here would reset it with DATA still held back by flow control.
+    /// close would drop them): after its half-close, or else after an empty write queued behind them
+    /// (writes complete in order), so no write needs a promise of its own. An HTTP/2 stream closes by
+    /// itself after END_STREAM both ways, and closing it here would reset it with DATA still held
+    /// back by flow control.
     private func closeIfFinished() {
         guard inputDone && outputDone, !isStream, let context else { return }
-        context.flush()
-        guard let lastWrite else { return context.close(promise: nil) }
+        let written = outputShut ?? context.writeAndFlush(wrapOutboundOut(ByteBuffer()))
         let channel = context.channel  // the glue is the last handler, so closing the channel is closing here
-        lastWrite.whenComplete { _ in channel.close(promise: nil) }
+        written.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
