@@ -15,6 +15,9 @@ struct BenchZTunnel: ParsableCommand {
             answers, and each pair's CPU seconds per 1000 calls and per 1000 requests and its memory; then a verdict per target.
             """)
 
+    /// The rows every other path is compared with: no mesh, and the mesh under test.
+    static let direct = "direct veth", mesh = "MeshLab ztunnel"
+
     @Option(help: "Calls per latency and connection-rate measurement.")
     var calls = 2000
 
@@ -44,13 +47,13 @@ struct BenchZTunnel: ParsableCommand {
             say("measuring direct")
             var direct = try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)
             try direct.addRequests(from: "plain/client", "http://\(plainEcho):9000/", lab: lab.name, pids: [])
-            rows.append(("direct veth", direct))
+            rows.append((Self.direct, direct))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
             let ztunnelPIDs = try Self.pids(directory, ztunnels)
             var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }
             try mesh.addRequests(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name, pids: ztunnelPIDs)
-            rows.append(("MeshLab ztunnel", mesh))
+            rows.append((Self.mesh, mesh))
             for peer in peers.started {
                 say("measuring \(peer.name)")
                 var figures = try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name) { try Self.processUsage(peer.pids) }
@@ -85,9 +88,9 @@ struct BenchZTunnel: ParsableCommand {
         /// Request latency at 1000 req/s (how ztunnel's cost is published: the proxies' CPU is measured
         /// over it, their memory after it) and at the highest rate the path answers.
         mutating func addRequests(from pod: String, _ target: String, lab: String, pids: [Int32]) throws {
-            let before = try BenchZTunnel.processUsage(pids)
+            let before = pids.isEmpty ? nil : try BenchZTunnel.processUsage(pids)
             let paced = try BenchZTunnel.keepAlive(from: pod, target, lab: lab)
-            if !pids.isEmpty {
+            if let before {
                 let after = try BenchZTunnel.processUsage(pids)
                 cpuPer1000KeepAlive = (after.cpu - before.cpu) / Double(max(paced.requests, 1)) * 1000
                 userCPUPer1000KeepAlive = (after.userCPU - before.userCPU) / Double(max(paced.requests, 1)) * 1000
@@ -184,7 +187,8 @@ struct BenchZTunnel: ParsableCommand {
     /// C pairs pay per end on the same path.
     static func targets(_ rows: [(String, Figures)]) -> String {
         let figures = Dictionary(rows, uniquingKeysWith: { first, _ in first })
-        guard let direct = figures["direct veth"], let mesh = figures["MeshLab ztunnel"] else { return "" }
+        guard let direct = figures[Self.direct], let mesh = figures[Self.mesh] else { return "" }
+        let proxies = rows.filter { $0.0 != Self.direct && $0.0 != Self.mesh }
         let verdict = { (met: Bool, text: String) in (met ? "met      " : "not met  ") + text }
         var lines = ["targets:"]
         guard mesh.errors == 0 else {
@@ -206,12 +210,12 @@ struct BenchZTunnel: ParsableCommand {
         } else {
             lines.append("-        throughput, connection rate and p99 are judged against stunnel, which did not run")
         }
-        let perEnd = rows.dropFirst(2).compactMap { name, f in f.cpuPer1000KeepAlive.map { String(format: "%@ %.3f", name, $0 / 2) } }
+        let perEnd = proxies.compactMap { name, f in f.cpuPer1000KeepAlive.map { String(format: "%@ %.3f", name, $0 / 2) } }
         if let cpu = mesh.cpuPer1000KeepAlive {
             lines.append(verdict(cpu / 2 <= 0.06, String(format: "≤ 0.06 CPU s per 1000 keep-alive requests per ztunnel: %.3f", cpu / 2)
                                  + (perEnd.isEmpty ? "" : " (per end: " + perEnd.joined(separator: ", ") + ")")))
         }
-        let memory = rows.dropFirst(2).compactMap { name, f in f.rssMB.map { String(format: "%@ %.1f", name, $0) } }
+        let memory = proxies.compactMap { name, f in f.rssMB.map { String(format: "%@ %.1f", name, $0) } }
         if let rss = mesh.rssMB {
             lines.append(verdict(rss <= 12, String(format: "≤ 12 MB RSS per ztunnel: %.1f MB", rss)
                                  + (memory.isEmpty ? "" : " (" + memory.joined(separator: ", ") + ")")))
