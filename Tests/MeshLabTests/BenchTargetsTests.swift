@@ -10,8 +10,8 @@ final class BenchTargetsTests: XCTestCase {
         figures.throughputMBps = throughput
         figures.p99Serial = p99
         figures.p99Loaded = p99 * 10
-        figures.fixedRate = requests(p99: p99 / 2)
-        figures.maxRate = requests(p99: p99 * 2)
+        figures.fixedRuns = [requests(p99: p99 / 2)]
+        figures.maxRuns = [requests(p99: p99 * 2)]
         figures.connectionsPerSecond = connections
         figures.cpuPer1000KeepAlive = cpu
         figures.rssMB = rss

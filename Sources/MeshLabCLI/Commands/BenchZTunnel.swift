@@ -12,7 +12,7 @@ struct BenchZTunnel: ParsableCommand {
             One lab, one run: the same echo server and client for every path. Figures: single-connection \
             throughput (the median of three 64 MiB echoes), latency of a call (connect + 1 KiB echo) at concurrency 1 and at \
             concurrency 50, new connections per second, keep-alive request latency at 1000 req/s and at the most each path \
-            answers, and each pair's CPU seconds per 1000 calls and per 1000 requests and its memory; then a verdict per target.
+            answers (the median over rounds interleaved across paths), and each pair's CPU seconds per 1000 calls and per 1000 requests and its memory; then a verdict per target.
             """)
 
     /// The rows every other path is compared with: no mesh, and the mesh under test.
@@ -20,6 +20,9 @@ struct BenchZTunnel: ParsableCommand {
 
     @Option(help: "Calls per latency and connection-rate measurement.")
     var calls = 2000
+
+    @Option(help: "Rounds of keep-alive requests, interleaved across paths; each request figure is the median over them.")
+    var rounds = 3
 
     func run() throws {
         try reportingErrors {
@@ -43,22 +46,28 @@ struct BenchZTunnel: ParsableCommand {
             let peers = try MTLSPeers(directory: directory, topology: topology)
             defer { peers.stop() }
 
+            // Calls path by path; then keep-alive request rounds interleaved across paths, so a slow
+            // moment of this shared machine lands on every path alike.
             var rows: [(String, Figures)] = []
+            var loads: [(client: String, url: String, pids: [Int32])] = []
             say("measuring direct")
-            var direct = try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)
-            try direct.addRequests(from: "plain/client", "http://\(plainEcho):9000/", lab: lab.name, pids: [])
-            rows.append((Self.direct, direct))
+            rows.append((Self.direct, try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
+            loads.append(("plain/client", "http://\(plainEcho):9000/", []))
             say("measuring MeshLab ztunnel")
             let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
             let ztunnelPIDs = try Self.pids(directory, ztunnels)
-            var mesh = try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }
-            try mesh.addRequests(from: "mesh/client", "http://\(meshEcho):9000/", lab: lab.name, pids: ztunnelPIDs)
-            rows.append((Self.mesh, mesh))
+            rows.append((Self.mesh, try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }))
+            loads.append(("mesh/client", "http://\(meshEcho):9000/", ztunnelPIDs))
             for peer in peers.started {
                 say("measuring \(peer.name)")
-                var figures = try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name) { try Self.processUsage(peer.pids) }
-                try figures.addRequests(from: "plain/client", "http://127.0.0.1:\(peer.localPort)/", lab: lab.name, pids: peer.pids)
-                rows.append((peer.name, figures))
+                rows.append((peer.name, try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name) { try Self.processUsage(peer.pids) }))
+                loads.append(("plain/client", "http://127.0.0.1:\(peer.localPort)/", peer.pids))
+            }
+            for round in 1...rounds {
+                say("keep-alive requests, round \(round) of \(rounds)")
+                for index in rows.indices {
+                    try rows[index].1.addRequests(from: loads[index].client, loads[index].url, lab: lab.name, pids: loads[index].pids)
+                }
             }
             for missing in peers.missing { say("skipped \(missing): not installed (scripts/bench installs it)") }
             print(Self.report(rows))
@@ -81,24 +90,33 @@ struct BenchZTunnel: ParsableCommand {
         /// Anonymous (private) memory: what the proxy holds itself, without its binary and shared libraries.
         var privateMB: Double?
 
-        /// Keep-alive HTTP requests over 4 connections, at 1000 req/s and at the most the path answers.
-        var fixedRate: LoadSummary?
-        var maxRate: LoadSummary?
+        /// Keep-alive HTTP requests over 4 connections, at 1000 req/s and at the most the path answers:
+        /// each the median over rounds.
+        var fixedRate: LoadSummary? { fixedRuns.isEmpty ? nil : LoadSummary.median(fixedRuns) }
+        var maxRate: LoadSummary? { maxRuns.isEmpty ? nil : LoadSummary.median(maxRuns) }
+        var fixedRuns: [LoadSummary] = []
+        var maxRuns: [LoadSummary] = []
+        /// CPU seconds over every 1000 req/s round, and the requests they answered.
+        private var keepAliveCPU = (all: 0.0, user: 0.0, requests: 0)
 
-        /// Request latency at 1000 req/s (how ztunnel's cost is published: the proxies' CPU is measured
-        /// over it, their memory after it) and at the highest rate the path answers.
+        /// One round of keep-alive requests: at 1000 req/s (how ztunnel's cost is published: the proxies'
+        /// CPU is measured over it, their memory after it), then at the highest rate the path answers.
         mutating func addRequests(from pod: String, _ target: String, lab: String, pids: [Int32]) throws {
             let before = pids.isEmpty ? nil : try BenchZTunnel.processUsage(pids)
             let paced = try BenchZTunnel.keepAlive(from: pod, target, lab: lab)
             if let before {
                 let after = try BenchZTunnel.processUsage(pids)
-                cpuPer1000KeepAlive = (after.cpu - before.cpu) / Double(max(paced.requests, 1)) * 1000
-                userCPUPer1000KeepAlive = (after.userCPU - before.userCPU) / Double(max(paced.requests, 1)) * 1000
+                keepAliveCPU.all += after.cpu - before.cpu
+                keepAliveCPU.user += after.userCPU - before.userCPU
+                keepAliveCPU.requests += paced.requests
+                cpuPer1000KeepAlive = keepAliveCPU.all / Double(max(keepAliveCPU.requests, 1)) * 1000
+                userCPUPer1000KeepAlive = keepAliveCPU.user / Double(max(keepAliveCPU.requests, 1)) * 1000
                 rssMB = after.rssMB
                 privateMB = after.privateMB
             }
             let open = try BenchZTunnel.keepAlive(from: pod, target, lab: lab, seconds: 3, rate: nil)
-            (fixedRate, maxRate) = (paced, open)
+            fixedRuns.append(paced)
+            maxRuns.append(open)
             errors += paced.errors + open.errors
         }
         /// Calls that failed or whose echo came back altered, and requests that failed.
@@ -246,7 +264,8 @@ struct BenchZTunnel: ParsableCommand {
              f.rssMB.map { String(format: "%.1f (%.1f)", $0, f.privateMB ?? 0) } ?? "-"]
         })
         return "calls: a new connection + 1 KiB echoed (throughput: a 64 MiB echo, the median of three)\n" + calls.render() +
-            "\n\nkeep-alive HTTP requests over 4 connections, at 1000 req/s and at the most each path answers\n" + requests.render() +
+            "\n\nkeep-alive HTTP requests over 4 connections, at 1000 req/s and at the most each path answers" +
+            " (each the median of \(rows.map(\.1.fixedRuns.count).max() ?? 0) rounds)\n" + requests.render() +
             "\n\nratios against direct veth; CPU and RSS are both ends' of each pair (CPU: summed, RSS: the larger), the C " +
             "proxies' cost on this machine is the baseline for ztunnel's; private = anonymous memory, without binary and libraries"
     }
