@@ -21,6 +21,10 @@ struct BenchWaypoint: ParsableCommand {
     @Option(help: "Seconds per run.")
     var seconds = 4.0
 
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (each figure is the median over the rounds)") }
+    }
+
     func run() throws {
         try reportingErrors {
             let lab = Lab("bench-waypoint") {

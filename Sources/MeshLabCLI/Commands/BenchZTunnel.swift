@@ -24,6 +24,11 @@ struct BenchZTunnel: ParsableCommand {
     @Option(help: "Rounds of keep-alive requests, interleaved across paths; each request figure is the median over them.")
     var rounds = 3
 
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (each figure is the median over the rounds)") }
+        guard calls >= 4 else { throw ValidationError("--calls must be at least 4 (a quarter of them measure latency at concurrency 1)") }
+    }
+
     func run() throws {
         try reportingErrors {
             let lab = Lab("bench-ztunnel") {
@@ -46,34 +51,35 @@ struct BenchZTunnel: ParsableCommand {
             let peers = try MTLSPeers(directory: directory, topology: topology)
             defer { peers.stop() }
 
+            let ztunnelPIDs = try Self.pids(directory, topology.ztunnels.map { "ztunnel-\($0.node)" })
+            let paths = [MeasuredPath(name: Self.direct, client: "plain/client", target: "\(plainEcho):9000"),
+                         MeasuredPath(name: Self.mesh, client: "mesh/client", target: "\(meshEcho):9000", pids: ztunnelPIDs)]
+                + peers.started.map { MeasuredPath(name: $0.name, client: "plain/client", target: "127.0.0.1:\($0.localPort)", pids: $0.pids) }
+
             // Calls path by path; then keep-alive request rounds interleaved across paths, so a slow
             // moment of this shared machine lands on every path alike.
-            var rows: [(String, Figures)] = []
-            var loads: [(client: String, url: String, pids: [Int32])] = []
-            say("measuring direct")
-            rows.append((Self.direct, try measure(from: "plain/client", "\(plainEcho):9000", lab: lab.name)))
-            loads.append(("plain/client", "http://\(plainEcho):9000/", []))
-            say("measuring MeshLab ztunnel")
-            let ztunnels = topology.ztunnels.map { "ztunnel-\($0.node)" }
-            let ztunnelPIDs = try Self.pids(directory, ztunnels)
-            rows.append((Self.mesh, try measure(from: "mesh/client", "\(meshEcho):9000", lab: lab.name) { try Self.processUsage(ztunnelPIDs) }))
-            loads.append(("mesh/client", "http://\(meshEcho):9000/", ztunnelPIDs))
-            for peer in peers.started {
-                say("measuring \(peer.name)")
-                rows.append((peer.name, try measure(from: "plain/client", "127.0.0.1:\(peer.localPort)", lab: lab.name) { try Self.processUsage(peer.pids) }))
-                loads.append(("plain/client", "http://127.0.0.1:\(peer.localPort)/", peer.pids))
+            var rows = try paths.map { path in
+                say("measuring \(path.name)")
+                return (path.name, try measure(path, lab: lab.name))
             }
             for round in 1...rounds {
                 say("keep-alive requests, round \(round) of \(rounds)")
-                for index in rows.indices {
-                    try rows[index].1.addRequests(from: loads[index].client, loads[index].url, lab: lab.name, pids: loads[index].pids)
-                }
+                for (index, path) in paths.enumerated() { try rows[index].1.addRequests(over: path, lab: lab.name) }
             }
             for missing in peers.missing { say("skipped \(missing): not installed (scripts/bench installs it)") }
             print(Self.report(rows))
             print()
             print(Self.targets(rows))
         }
+    }
+
+    /// A path under test: the pod its load starts in, the address it calls, and the proxies whose
+    /// cost is measured (none for the direct path).
+    struct MeasuredPath {
+        var name: String
+        var client: String
+        var target: String
+        var pids: [Int32] = []
     }
 
     struct Figures {
@@ -101,11 +107,12 @@ struct BenchZTunnel: ParsableCommand {
 
         /// One round of keep-alive requests: at 1000 req/s (how ztunnel's cost is published: the proxies'
         /// CPU is measured over it, their memory after it), then at the highest rate the path answers.
-        mutating func addRequests(from pod: String, _ target: String, lab: String, pids: [Int32]) throws {
-            let before = pids.isEmpty ? nil : try BenchZTunnel.processUsage(pids)
-            let paced = try BenchZTunnel.keepAlive(from: pod, target, lab: lab)
+        mutating func addRequests(over path: MeasuredPath, lab: String) throws {
+            let url = "http://\(path.target)/"
+            let before = path.pids.isEmpty ? nil : try BenchZTunnel.processUsage(path.pids)
+            let paced = try BenchZTunnel.keepAlive(from: path.client, url, lab: lab)
             if let before {
-                let after = try BenchZTunnel.processUsage(pids)
+                let after = try BenchZTunnel.processUsage(path.pids)
                 keepAliveCPU.all += after.cpu - before.cpu
                 keepAliveCPU.user += after.userCPU - before.userCPU
                 keepAliveCPU.requests += paced.requests
@@ -114,7 +121,7 @@ struct BenchZTunnel: ParsableCommand {
                 rssMB = after.rssMB
                 privateMB = after.privateMB
             }
-            let open = try BenchZTunnel.keepAlive(from: pod, target, lab: lab, seconds: 3, rate: nil)
+            let open = try BenchZTunnel.keepAlive(from: path.client, url, lab: lab, seconds: 3, rate: nil)
             fixedRuns.append(paced)
             maxRuns.append(open)
             errors += paced.errors + open.errors
@@ -123,9 +130,10 @@ struct BenchZTunnel: ParsableCommand {
         var errors = 0
     }
 
-    /// `usage`, when given, samples the proxies' CPU around the loaded call phase (not the bulk transfer).
-    private func measure(from pod: String, _ target: String, lab: String,
-                         usage: (() throws -> (cpu: Double, userCPU: Double, rssMB: Double, privateMB: Double))? = nil) throws -> Figures {
+    /// The calls; a path's proxies' CPU is sampled around the loaded call phase (not the bulk transfer).
+    private func measure(_ path: MeasuredPath, lab: String) throws -> Figures {
+        let (pod, target) = (path.client, path.target)
+        let cpu = { path.pids.isEmpty ? nil : try Self.processUsage(path.pids).cpu }
         var figures = Figures()
         // The median of three transfers: one transfer's rate swings by a tenth from run to run here.
         let big = try client(pod, target, lab: lab, ["-n", "3", "--payload", String(64 << 20), "--timeout", "120"])
@@ -134,10 +142,10 @@ struct BenchZTunnel: ParsableCommand {
         let serial = try client(pod, target, lab: lab, ["-n", String(calls / 4), "--payload", "1024"])
         (figures.p50Serial, figures.p99Serial) = Self.percentiles(serial.map(\.milliseconds))
         let started = Date()
-        let cpuBefore = try usage?().cpu
+        let cpuBefore = try cpu()
         let loaded = try client(pod, target, lab: lab, ["-n", String(calls), "--concurrency", "50", "--payload", "1024", "--timeout", "60"])
         figures.connectionsPerSecond = Double(loaded.count) / Date().timeIntervalSince(started)
-        if let cpuBefore, let cpuAfter = try usage?().cpu { figures.cpuPer1000 = (cpuAfter - cpuBefore) / Double(loaded.count) * 1000 }
+        if let cpuBefore, let cpuAfter = try cpu() { figures.cpuPer1000 = (cpuAfter - cpuBefore) / Double(loaded.count) * 1000 }
         (figures.p50Loaded, figures.p99Loaded) = Self.percentiles(loaded.map(\.milliseconds))
         let broken = (big + serial + loaded).filter { $0.echoIntact != true }
         figures.errors = broken.count + (big.isEmpty ? 1 : 0)
