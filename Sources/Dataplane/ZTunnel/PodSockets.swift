@@ -39,16 +39,19 @@ public enum PodSockets {
         }
     }
 
-    /// Connects from inside `netns` to `host:port` (blocking, with a timeout, on `pool`), optionally
-    /// from a spoofed `source` address (IP_TRANSPARENT) to preserve the original client address.
+    /// Connects from inside `netns` to `host:port`, optionally from a spoofed `source` address
+    /// (IP_TRANSPARENT) to preserve the original client address. The socket is made and its connect
+    /// started on `pool` (setns is per thread); the wait for the answer is `PendingConnects`', so an
+    /// address that never answers holds no thread. `started` hears the socket's local `ip:port` on
+    /// the pool thread the moment the connect is under way: before the event loop can learn of it.
     public static func connect(netns: String, host: String, port: Int, source: String? = nil, timeout: TimeAmount,
-                               pool: NIOThreadPool, eventLoop: EventLoop) -> EventLoopFuture<CInt> {
-        pool.runIfActive(eventLoop: eventLoop) {
+                               pool: NIOThreadPool, eventLoop: EventLoop,
+                               started: @escaping @Sendable (_ local: String) -> Void = { _ in }) -> EventLoopFuture<CInt> {
+        let what = "connect to \(host):\(port)"
+        return pool.runIfActive(eventLoop: eventLoop) {
             try NetworkNamespace.within(netns) {
-                let fd = try newSocket(blocking: true)
+                let fd = try newSocket()
                 do {
-                    var seconds = timeval(tv_sec: Int(timeout.nanoseconds / 1_000_000_000), tv_usec: 0)
-                    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
                     if let source, let sourceAddress = inetAddress(source) {
                         var on: Int32 = 1
                         guard setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, 4) == 0 else { throw NetnsError.errno("IP_TRANSPARENT") }
@@ -60,16 +63,21 @@ public enum PodSockets {
                     }
                     guard let destination = inetAddress(host) else { throw NetnsError("not an IPv4 address: \(host)") }
                     var remote = sockaddr_in(port: port, address: destination)
-                    let connected = withUnsafePointer(to: &remote) {
+                    let status = withUnsafePointer(to: &remote) {
                         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
                     }
-                    guard connected == 0 else { throw IOError(errnoCode: errno == EINPROGRESS ? ETIMEDOUT : errno, reason: "connect to \(host):\(port)") }
+                    guard status == 0 || errno == EINPROGRESS else { throw IOError(errnoCode: errno, reason: what) }
+                    if let local = localAddress(fd) { started(local) }
                     return fd
                 } catch {
                     close(fd)
                     throw error
                 }
             }
+        }.flatMap { fd in
+            let connected = eventLoop.makePromise(of: CInt.self)
+            PendingConnects.shared.wait(for: fd, until: .now() + timeout, what: what, promise: connected)
+            return connected.futureResult
         }
     }
 
@@ -91,6 +99,19 @@ public enum PodSockets {
             throw NetnsError.errno("SO_MARK 0x539")
         }
         return fd
+    }
+
+    /// A socket's own address as `ip:port`.
+    static func localAddress(_ fd: CInt) -> String? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard status == 0 else { return nil }
+        let ip = UInt32(bigEndian: address.sin_addr.s_addr)
+        let text = (0..<4).reversed().map { String(ip >> ($0 * 8) & 0xff) }.joined(separator: ".")
+        return "\(text):\(UInt16(bigEndian: address.sin_port))"
     }
 
     static func inetAddress(_ text: String) -> in_addr_t? {
