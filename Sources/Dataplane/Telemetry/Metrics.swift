@@ -19,6 +19,9 @@ public final class TCPMetrics: @unchecked Sendable {
     }
 
     private var counters: [Labels: Counters] = [:]
+    /// Self-calls refused, by direction. ztunnel only logs these (log_early_deny); MeshLab also counts
+    /// them, so a probe of a proxy's own ports shows in its metrics.
+    private var selfCalls: [String: Int] = [:]
     private let lock = NSLock()
 
     public init() {}
@@ -33,8 +36,10 @@ public final class TCPMetrics: @unchecked Sendable {
         }
     }
 
+    func refusedSelfCall(direction: String) { lock.withLock { selfCalls[direction, default: 0] += 1 } }
+
     public func render() -> String {
-        let snapshot = lock.withLock { counters }
+        let (snapshot, refused) = lock.withLock { (counters, selfCalls) }
         let families: [(String, String, (Counters) -> Int)] = [
             ("istio_tcp_connections_opened_total", "TCP connections opened", { $0.opened }),
             ("istio_tcp_connections_closed_total", "TCP connections closed", { $0.closed }),
@@ -55,6 +60,11 @@ public final class TCPMetrics: @unchecked Sendable {
                 ].map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",")
                 lines.append("\(name){\(text)} \(value(counter))")
             }
+        }
+        lines.append("# HELP meshlab_self_calls_refused_total Connections to the proxy's own ports, or from its own upstream sockets, refused")
+        lines.append("# TYPE meshlab_self_calls_refused_total counter")
+        for (direction, count) in refused.sorted(by: { $0.key < $1.key }) {
+            lines.append("meshlab_self_calls_refused_total{direction=\"\(direction)\"} \(count)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -15,6 +15,11 @@ extension ZTunnel {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let remote = channel.remoteAddress.map(Self.endpoint), let local = channel.localAddress.map(Self.endpoint),
+                       case .own = self.own.verdict(remote: remote, local: local) {
+                        self.refuseSelfCall(channel, direction: "inbound", dstAddr: local, reason: SelfCall.ownConnectionReason)
+                        return
+                    }
                     guard let tls = self.tls, let workload = destination(channel) else { throw HBONEError.notServed }
                     let key = ObjectIdentifier(channel)
                     self.hboneServerConnections[key] = channel
@@ -81,6 +86,10 @@ extension ZTunnel {
         }
         event.dstWorkload = target.name
         event.dstIdentity = identity(of: target).uri
+        if SelfCall.illegalPorts.contains(port) {
+            metrics.refusedSelfCall(direction: "inbound")
+            return reject(503, SelfCall.reason)
+        }
         if case .sidecar = role { return acceptAtSidecar(target, port: port, peer: peer, sourceIP: sourceIP, event: event, stream: stream) }
         let facts = ConnectionFacts(sourceIdentity: peer, sourceIP: sourceIP, destinationIP: target.address, destinationPort: port, destination: target)
         guard admit(facts, &event) else { return reject(401, event.reason ?? "denied") }
@@ -137,6 +146,8 @@ extension ZTunnel {
     }
 
     private func inboundPlaintext(_ downstream: Channel, at workload: Workload, ip: String, port: Int) {
+        // Passed on, a connection to 15006 would come straight back here, and so on without end.
+        guard !SelfCall.illegalPorts.contains(port) else { return refuseSelfCall(downstream, direction: "inbound", dstAddr: "\(ip):\(port)") }
         guard case .sidecar = role else { return inboundPlaintextL4(downstream, at: workload, ip: ip, port: port) }
         sidecarInbound(downstream, at: workload, ip: ip, port: port) { self.inboundPlaintextL4($0, at: workload, ip: ip, port: port) }
     }

@@ -22,8 +22,9 @@ extension ZTunnel {
     }
 
     func route(from source: Workload, to ip: String, port: Int) -> OutboundRoute {
-        if ip == source.address && [15001, 15006, 15008].contains(port) {
-            return .refuse("self-call to ztunnel port \(port)")
+        // ztunnel refuses its own ports on loopback; a pod's own address reaches the same listeners here.
+        if SelfCall.illegalPorts.contains(port) && (SelfCall.isLoopback(ip) || ip == source.address) {
+            return .refuse(SelfCall.reason)
         }
         if let service = mesh?.service(vip: ip) {
             guard let mapping = service.ports.first(where: { $0.port == port }) else {
@@ -86,6 +87,7 @@ extension ZTunnel {
         let upstream: EventLoopFuture<Channel>
         switch route(from: source, to: ip, port: port) {
         case .refuse(let reason):
+            if reason == SelfCall.reason { metrics.refusedSelfCall(direction: "outbound") }
             event.event = .refused
             event.reason = reason
             log.write(event)

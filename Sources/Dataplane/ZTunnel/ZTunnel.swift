@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP2
 import NIOPosix
@@ -45,6 +46,8 @@ public final class ZTunnel: @unchecked Sendable {
     /// Trace ids of CONNECTs, and the `x-request-id`s L7 roles add.
     let randomIDs = RandomIDs()
     let connectTimeout = TimeAmount.seconds(10)
+    /// This process's plain upstream sockets, so its listeners can refuse their own traffic (SelfCall).
+    let own = OwnConnections()
 
     var mesh: MeshIndex?
     var config: MeshConfig? { mesh?.config }
@@ -209,7 +212,7 @@ public final class ZTunnel: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.submit {
                     try channel.pipeline.syncOperations.addHandler(Holdback())
-                    accept(channel)
+                    self.unlessOwn(channel) { accept(channel) }
                 }
             }
             .withBoundSocket(fd)
@@ -219,18 +222,35 @@ public final class ZTunnel: @unchecked Sendable {
     // MARK: shared plumbing
 
     /// A plain TCP connection from inside `netns`, paused until glued.
+    /// Its socket is remembered in `own` while open, so none of this process's listeners proxies it.
     func connectPlain(netns: String, host: String, port: Int, source: String? = nil) -> EventLoopFuture<Channel> {
-        PodSockets.connect(netns: netns, host: host, port: port, source: source, timeout: connectTimeout, pool: pool, eventLoop: eventLoop)
-            .flatMap { fd in
-                ClientBootstrap(group: self.eventLoop)
-                    .channelOption(.autoRead, value: false)
-                    .channelOption(.allowRemoteHalfClosure, value: true)
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Holdback()) }
-                    }
-                    .withConnectedSocket(fd)
+        let target = "\(host):\(port)"
+        let own = self.own
+        let local = NIOLockedValueBox<String?>(nil)
+        own.connecting(to: target)
+        let socket = PodSockets.connect(netns: netns, host: host, port: port, source: source, timeout: connectTimeout, pool: pool,
+                                        eventLoop: eventLoop) { address in
+            local.withLockedValue { $0 = address }
+            own.started(to: target, from: address)
+        }
+        let connected = socket.flatMap { fd in
+            ClientBootstrap(group: self.eventLoop)
+                .channelOption(.autoRead, value: false)
+                .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Holdback()) }
+                }
+                .withConnectedSocket(fd)
+        }
+        connected.whenComplete { result in
+            switch (result, local.withLockedValue { $0 }) {
+            case (.success(let channel), let address?): channel.closeFuture.whenComplete { _ in own.closed(address) }
+            case (.failure, let address?): own.closed(address)
+            case (_, nil): own.started(to: target, from: nil)  // never under way: only the count in flight goes
             }
+        }
+        return connected
     }
 
     /// Joins two channels (each with a `Holdback`) and reports the bytes each side read when both are closed.
