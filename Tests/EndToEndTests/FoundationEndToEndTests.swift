@@ -162,6 +162,16 @@ final class FoundationEndToEndTests: XCTestCase {
         XCTAssertTrue(compileError.stderr.contains("\(broken):5:"), compileError.stderr)
         XCTAssertTrue(compileError.stderr.contains("a Pod belongs inside a Namespace"), compileError.stderr)
 
+        // A file that compiles but declares no lab (as a helper file would) says so and shows the line to add.
+        let empty = try Harness.temporaryFile("helpers.swift", """
+            import MeshLab
+
+            let nodeNames = ["node-a", "node-b"]
+            """)
+        let noLab = try Harness.meshlab("test", empty, expect: 1)
+        XCTAssertTrue(noLab.stderr.contains("\(empty) declares no lab"), noLab.stderr)
+        XCTAssertTrue(noLab.stderr.contains("let lab = Lab(\"helpers\") {"), noLab.stderr)
+
         XCTAssertEqual(try Harness.residue(of: "invalid") + (try Harness.residue(of: "broken")), [])
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before)
     }

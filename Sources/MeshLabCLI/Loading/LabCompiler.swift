@@ -34,9 +34,12 @@ struct LabCompiler {
         }
         let output = work.appendingPathComponent("labs.json")
         let evaluation = try run(program.path, [], environment: [LabRegistry.emitEnvironmentKey: output.path])
-        guard evaluation.status == 0, let data = FileManager.default.contents(atPath: output.path) else {
-            throw CLIError("\(path) failed while declaring its lab:\n\(evaluation.output)", hint: "fix the lab file")
+        guard evaluation.status == 0 else {
+            let said = evaluation.output.isEmpty ? "it exited with status \(evaluation.status) and printed nothing" : evaluation.output
+            throw CLIError("\(path) failed while declaring its lab:\n\(said)", hint: "fix the lab file")
         }
+        // The program writes the labs it declared at exit; with none declared it writes nothing.
+        guard let data = FileManager.default.contents(atPath: output.path) else { return [] }
         return try JSONDecoder().decode([LabSpec].self, from: data)
     }
 

@@ -27,7 +27,13 @@ struct LabLoader {
         progress("compiling \(name)")
         let labs = try LabCompiler().evaluate(path)
         guard labs.count == 1, let lab = labs.first else {
-            throw CLIError(labs.isEmpty ? "\(name) declares no lab" : "\(name) declares \(labs.count) labs: \(labs.map(\.name).joined(separator: ", "))",
+            if labs.isEmpty {
+                let suggested = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                throw CLIError("\(name) declares no lab: it ran, but no `Lab(…)` was evaluated at its top level",
+                               hint: "add one at the top level of the file, for example:\n\n"
+                                   + "        let lab = Lab(\"\(suggested)\") {\n            Node(\"node-a\")\n            Namespace(\"demo\", mode: .ambient) { Pod(\"sleep\", app: .client) }\n        }\n")
+            }
+            throw CLIError("\(name) declares \(labs.count) labs: \(labs.map(\.name).joined(separator: ", "))",
                            hint: "a lab file declares exactly one `let lab = Lab(\"name\") { … }`")
         }
         return (lab, path)
