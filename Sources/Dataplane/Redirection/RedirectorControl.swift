@@ -55,10 +55,11 @@ public enum RedirectorControl {
         return report
     }
 
-    /// Answers requests on `path` from a thread of its own, one connection at a time.
+    /// Answers requests on `path` from a thread of its own, one connection at a time. The socket is
+    /// bound 0600: enrolling pods rewires their traffic, so only root may ask.
     public static func serve(path: String, _ handle: @escaping @Sendable (RedirectorRequest) -> RedirectorReport) throws {
         unlink(path)
-        let fd = try unixSocket(path, connecting: false)
+        let fd = try PrivateFiles.bindingPrivately { try unixSocket(path, connecting: false) }
         Thread {
             while true {
                 let client = accept(fd, nil, nil)

@@ -15,14 +15,18 @@ public enum ConfigServer {
         }
     }
 
+    /// Listens on `path`, a socket only root can connect to (it is bound 0600): a push carries the
+    /// workload certificates' private keys and the policy this proxy enforces.
     public static func start(path: String, ztunnel: ZTunnel, group: EventLoopGroup) throws -> Channel {
-        try ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConfigRequestHandler(ztunnel: ztunnel))
                 }
             }
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+        return try PrivateFiles.bindingPrivately {
+            try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+        }
     }
 }
 

@@ -22,7 +22,7 @@ struct MTLSPeers {
     init(directory: StateDirectory, topology: Topology) throws {
         let folder = directory.file("peers")
         logs = directory.logs
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try PrivateFiles.makeDirectory(folder.path)  // it holds an issued key
         let authority = try ControlPlane(directory: directory).authority()
         let write = { (name: String, text: String) -> String in
             let url = folder.appendingPathComponent(name)
@@ -32,8 +32,13 @@ struct MTLSPeers {
         let root = try write("root.pem", authority.certificatePEM)
         let identity = SpiffeID(trustDomain: topology.settings.trustDomain, namespace: "plain", serviceAccount: "default")
         let issued = try authority.issue(for: identity)
-        let cert = try write("peer.pem", issued.certificatePEM), key = try write("peer-key.pem", issued.keyPEM)
-        let bundle = try write("peer-bundle.pem", issued.certificatePEM + "\n" + issued.keyPEM + "\n")
+        let writeKey = { (name: String, text: String) -> String in
+            let path = folder.appendingPathComponent(name).path
+            try PrivateFiles.write(text, to: path)
+            return path
+        }
+        let cert = try write("peer.pem", issued.certificatePEM), key = try writeKey("peer-key.pem", issued.keyPEM)
+        let bundle = try writeKey("peer-bundle.pem", issued.certificatePEM + "\n" + issued.keyPEM + "\n")
         let client = topology.pod("plain/client")!, echo = topology.pod("plain/echo")!
 
         if KernelProbe.which("stunnel") != nil {

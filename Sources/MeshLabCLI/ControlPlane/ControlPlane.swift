@@ -9,12 +9,13 @@ struct ControlPlane {
     let directory: StateDirectory
 
     /// Creates the lab CA at `up` and keeps it in the state directory (certs/root.pem, root-key.pem).
+    /// Whoever reads the key can mint any identity of the mesh: certs/ is 0700 and the key is born 0600.
     func createAuthority(trustDomain: String) throws -> CertificateAuthority {
         let authority = try CertificateAuthority(trustDomain: trustDomain)
         let certs = directory.file("certs")
-        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
+        try PrivateFiles.makeDirectory(certs.path)
         try authority.certificatePEM.write(to: certs.appendingPathComponent("root.pem"), atomically: true, encoding: .utf8)
-        try authority.keyPEM.write(to: certs.appendingPathComponent("root-key.pem"), atomically: true, encoding: .utf8)
+        try PrivateFiles.write(authority.keyPEM, to: certs.appendingPathComponent("root-key.pem").path)
         return authority
     }
 
