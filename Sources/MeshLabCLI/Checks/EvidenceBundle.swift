@@ -1,5 +1,6 @@
 import Assertions
 import Foundation
+import Glibc
 import MeshLab
 import Netns
 
@@ -20,26 +21,27 @@ enum EvidenceBundle {
         let manager = FileManager.default
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
 
+        // A bundle goes into bug reports: everything enters it through `copyWithoutKeys` or `writeWithoutKeys`.
         for name in ["spec.json", "topology.json", "plan.json", "state.json"] where manager.fileExists(atPath: directory.file(name).path) {
-            try manager.copyItem(at: directory.file(name), to: staging.appendingPathComponent(name))
+            try copyWithoutKeys(directory.file(name), to: staging.appendingPathComponent(name))
         }
         for folder in ["logs", "captures"] where manager.fileExists(atPath: directory.file(folder).path) {
-            try manager.copyItem(at: directory.file(folder), to: staging.appendingPathComponent(folder))
+            try copyWithoutKeys(directory.file(folder), to: staging.appendingPathComponent(folder))
         }
         let state = try directory.state()
         if state.source.hasSuffix(".swift"), manager.fileExists(atPath: state.source) {
-            try manager.copyItem(atPath: state.source, toPath: staging.appendingPathComponent("lab.swift").path)
+            try copyWithoutKeys(URL(fileURLWithPath: state.source).resolvingSymlinksInPath(), to: staging.appendingPathComponent("lab.swift"))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(report).write(to: staging.appendingPathComponent(reportFile))
+        try writeWithoutKeys(encoder.encode(report), to: staging.appendingPathComponent(reportFile))
 
         for (folder, dump) in [("rules", rules), ("conntrack", conntrack), ("net", network)] {
             let target = staging.appendingPathComponent(folder)
             try manager.createDirectory(at: target, withIntermediateDirectories: true)
             let texts = try DedicatedThread.parallel(state.netns) { netns in (try? dump(netns)) ?? "(could not read \(netns))\n" }
             for (netns, text) in zip(state.netns, texts) {
-                try Data(text.utf8).write(to: target.appendingPathComponent("\(netns).txt"))
+                try writeWithoutKeys(Data(text.utf8), to: target.appendingPathComponent("\(netns).txt"))
             }
         }
         try Data(readme(lab: lab, report: report).utf8).write(to: staging.appendingPathComponent("README.txt"))
@@ -95,6 +97,139 @@ enum EvidenceBundle {
             conntrack/    the conntrack table per network namespace
             net/          addresses, routes and rules per network namespace
 
+            It holds no private key: key files are left out, and a PEM private key block found in
+            any file is overwritten with \(PrivateKeyRedaction.marker) (same length, so pcaps stay readable).
+
             """
+    }
+}
+
+extension EvidenceBundle {
+    /// Copies a file, or a folder recursively, leaving out key files (`*key.pem`, `*.key`) and
+    /// overwriting every PEM private key block in what it copies: the lab CA's key would let whoever
+    /// reads a bug report mint any identity of the mesh, and a process log or a capture may hold a key.
+    static func copyWithoutKeys(_ source: URL, to target: URL) throws {
+        let manager = FileManager.default
+        let attributes = try manager.attributesOfItem(atPath: source.path)
+        switch attributes[.type] as? FileAttributeType {
+        case .typeDirectory?:
+            try manager.createDirectory(at: target, withIntermediateDirectories: true)
+            for name in try manager.contentsOfDirectory(atPath: source.path) {
+                try copyWithoutKeys(source.appendingPathComponent(name), to: target.appendingPathComponent(name))
+            }
+        case .typeRegular?:
+            guard !PrivateKeyRedaction.isKeyFile(source.lastPathComponent) else { return }
+            let data = try Data(contentsOf: source, options: .alwaysMapped)
+            if let redacted = PrivateKeyRedaction.redact(data) {
+                try redacted.write(to: target)
+            } else {
+                try manager.copyItem(at: source, to: target)
+            }
+        default:
+            return  // sockets, and links that could point at a key: nothing a reader needs
+        }
+    }
+
+    /// What the bundle makes itself (verdicts with the evidence they quote, per-netns dumps), redacted the same way.
+    static func writeWithoutKeys(_ data: Data, to target: URL) throws {
+        try (PrivateKeyRedaction.redact(data) ?? data).write(to: target)
+    }
+}
+
+/// Finds PEM private key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END … PRIVATE KEY-----`,
+/// also JSON-escaped in a log line, or cut short in a capture) and overwrites them byte for byte.
+enum PrivateKeyRedaction {
+    static let marker = "[private key removed]"
+    private static let begin = Array("-----BEGIN ".utf8), end = Array("-----END ".utf8)
+    private static let dashes = Array("-----".utf8), label = Array("PRIVATE KEY".utf8)
+
+    static func isKeyFile(_ name: String) -> Bool {
+        name.hasSuffix("key.pem") || name.hasSuffix(".key")
+    }
+
+    /// The data with every private key block overwritten, or nil when it holds none.
+    static func redact(_ data: Data) -> Data? {
+        // Most files hold none: look in the mapped file before copying it into memory.
+        let mentioned = data.withUnsafeBytes { find(label, in: $0, from: 0) != nil }
+        guard mentioned else { return nil }
+        var bytes = [UInt8](data)
+        var ranges: [Range<Int>] = []
+        var position = 0
+        while let start = find(begin, in: bytes, from: position) {
+            guard let close = find(dashes, in: bytes, from: start + begin.count), isPrivateKeyLabel(bytes[(start + begin.count)..<close]) else {
+                position = start + begin.count
+                continue
+            }
+            let body = close + dashes.count
+            var stop = bodyEnd(bytes, from: body)
+            if bytes[stop...].starts(with: end), let endClose = find(dashes, in: bytes, from: stop + end.count),
+               isPrivateKeyLabel(bytes[(stop + end.count)..<endClose]) {
+                stop = endClose + dashes.count
+            }
+            ranges.append(start..<stop)
+            position = stop
+        }
+        // An END line whose BEGIN was cut off (a capture that starts mid-key): the key text before it goes too.
+        position = 0
+        while let start = find(end, in: bytes, from: position) {
+            position = start + end.count
+            guard !ranges.contains(where: { $0.contains(start) }), let close = find(dashes, in: bytes, from: position),
+                  isPrivateKeyLabel(bytes[position..<close]) else { continue }
+            var first = start
+            while first > 0, isBody(bytes[first - 1]), !ranges.contains(where: { $0.contains(first - 1) }) { first -= 1 }
+            ranges.append(first..<(close + dashes.count))
+        }
+        guard !ranges.isEmpty else { return nil }
+        for range in ranges { overwrite(&bytes, range) }
+        return Data(bytes)
+    }
+
+    /// `PRIVATE KEY`, `EC PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`…: capitals and spaces ending in PRIVATE KEY.
+    private static func isPrivateKeyLabel(_ text: ArraySlice<UInt8>) -> Bool {
+        (label.count...40).contains(text.count) && text.suffix(label.count).elementsEqual(label)
+            && text.allSatisfy { $0 == UInt8(ascii: " ") || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+    }
+
+    /// Base64, whitespace, and the backslashes of a JSON-escaped `\n`; not a final lone backslash,
+    /// which may escape the quote after it.
+    private static func bodyEnd(_ bytes: [UInt8], from start: Int) -> Int {
+        var index = start
+        while index < bytes.count, isBody(bytes[index]) { index += 1 }
+        if index > start, bytes[index - 1] == UInt8(ascii: "\\") { index -= 1 }
+        return index
+    }
+
+    private static func isBody(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: "\\"), UInt8(ascii: " "), UInt8(ascii: "\t"),
+             UInt8(ascii: "\n"), UInt8(ascii: "\r"): true
+        default: false
+        }
+    }
+
+    /// The marker, then asterisks; line breaks stay where they were, so line-based logs keep their lines.
+    private static func overwrite(_ bytes: inout [UInt8], _ range: Range<Int>) {
+        var fill = Array(marker.utf8)[...]
+        for index in range where bytes[index] != UInt8(ascii: "\n") && bytes[index] != UInt8(ascii: "\r") {
+            bytes[index] = fill.popFirst() ?? UInt8(ascii: "*")
+        }
+    }
+
+    private static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        bytes.withUnsafeBytes { find(needle, in: $0, from: start) }
+    }
+
+    /// memchr for the first byte, memcmp for the rest (Glibc's Swift module has no memmem).
+    private static func find(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        var position = start
+        while position + needle.count <= bytes.count {
+            guard let hit = memchr(base + position, Int32(needle[0]), bytes.count - needle.count + 1 - position) else { return nil }
+            let offset = base.distance(to: UnsafeRawPointer(hit))
+            if needle.withUnsafeBytes({ memcmp(base + offset, $0.baseAddress!, needle.count) }) == 0 { return offset }
+            position = offset + 1
+        }
+        return nil
     }
 }
