@@ -4,10 +4,12 @@ import NIOTLS
 import X509
 
 /// The TLS side of HBONE: the mesh root and the workload certificates a ztunnel holds, turned into
-/// TLS 1.3 contexts (ALPN h2, client certificates required, SPIFFE ids checked after the handshake).
+/// TLS 1.3 contexts (ALPN h2, client certificates required). A server checks the client's chain and
+/// trust domain inside the handshake (`serverHandler`); a client checks the server's SPIFFE id after it.
 public final class MeshTLS {
     public let trustDomain: String
     private let root: NIOSSLCertificate
+    private let clientVerifier: TrustDomainVerifier
     private var identities: [SpiffeID: WorkloadCertificate] = [:]
     private var clientContexts: [SpiffeID: NIOSSLContext] = [:]
     private var serverContexts: [SpiffeID: NIOSSLContext] = [:]
@@ -15,6 +17,7 @@ public final class MeshTLS {
     public init(trustDomain: String, rootPEM: String) throws {
         self.trustDomain = trustDomain
         root = try NIOSSLCertificate(bytes: Array(rootPEM.utf8), format: .pem)
+        clientVerifier = TrustDomainVerifier(root: try Certificate(pemEncoded: rootPEM), trustDomain: trustDomain)
     }
 
     public func install(_ certificates: [WorkloadCertificate]) {
@@ -43,6 +46,35 @@ public final class MeshTLS {
         return context
     }
 
+    /// The TLS server end of 15008 for `identity`. The client's certificate is judged during the
+    /// handshake by `TrustDomainVerifier` (chain, then trust domain), so a refused client gets an
+    /// alert from BoringSSL: certificate_unknown (46) for a failed check, certificate_required (116)
+    /// for no certificate at all. Why it was refused goes to `peer`, which fails its promise with it.
+    func serverHandler(for identity: SpiffeID, reportingTo peer: PeerIdentityHandler) throws -> NIOSSLServerHandler {
+        let context = try serverContext(for: identity)
+        let verifier = clientVerifier
+        return NIOSSLServerHandler(context: context, customVerificationCallback: { presented, promise in
+            let eventLoop = promise.futureResult.eventLoop
+            let chain: [Certificate]
+            do {
+                chain = try presented.map { try Certificate(derEncoded: $0.toDERBytes()) }
+            } catch {
+                peer.refused(.refusedPeer("unreadable client certificate: \(error)"))
+                return promise.succeed(.failed)
+            }
+            // Off the event loop (the verifier is async); the verdict comes back to it.
+            eventLoop.makeFutureWithTask { await verifier.verify(chain) }.assumeIsolated().whenSuccess { verdict in
+                switch verdict {
+                case .success:
+                    promise.succeed(.certificateVerified)
+                case .failure(let refusal):
+                    peer.refused(refusal)
+                    promise.succeed(.failed)
+                }
+            }
+        })
+    }
+
     private func key(_ identity: SpiffeID) throws -> NIOSSLPrivateKey {
         guard let held = identities[identity] else { throw HBONEError.noCertificate(identity) }
         return try NIOSSLPrivateKey(bytes: Array(held.keyPEM.utf8), format: .pem)
@@ -68,6 +100,8 @@ enum HBONEError: Error, CustomStringConvertible {
     case notServed
     case wrongPeerIdentity(expected: [SpiffeID], got: [SpiffeID])
     case noPeerIdentity
+    /// A client certificate refused inside the TLS handshake, and why.
+    case refusedPeer(String)
     case status(Int)
 
     var description: String {
@@ -76,6 +110,7 @@ enum HBONEError: Error, CustomStringConvertible {
         case .wrongPeerIdentity(let expected, let got):
             "peer presented \(got.map(\.uri).joined(separator: ",")), expected \(expected.map(\.uri).joined(separator: " or "))"
         case .noPeerIdentity: "peer presented no SPIFFE identity of this trust domain"
+        case .refusedPeer(let reason): "TLS handshake refused: \(reason)"
         case .status(let code): "HBONE CONNECT answered \(code)"
         case .notConfigured: "no mesh config pushed yet"
         case .notServed: "no workload served at this address"
@@ -84,7 +119,8 @@ enum HBONEError: Error, CustomStringConvertible {
 }
 
 /// Completes when the TLS handshake is done and the peer's SPIFFE id checks out: in the trust
-/// domain, and (on the client side) one of the identities expected for the destination.
+/// domain, and (on the client side) one of the identities expected for the destination. A failed
+/// handshake fails it with the reason the server's verifier gave (`refused`), when it gave one.
 final class PeerIdentityHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -92,6 +128,8 @@ final class PeerIdentityHandler: ChannelInboundHandler, RemovableChannelHandler 
     let expected: [SpiffeID]
     let verified: EventLoopPromise<SpiffeID>
     private(set) var identity: SpiffeID?
+    /// Set by the handshake's certificate check (`MeshTLS.serverHandler`) when it refuses the peer.
+    private var refusal: HBONEError?
 
     init(trustDomain: String, expected: [SpiffeID], verified: EventLoopPromise<SpiffeID>) {
         self.trustDomain = trustDomain
@@ -121,9 +159,18 @@ final class PeerIdentityHandler: ChannelInboundHandler, RemovableChannelHandler 
         context.close(promise: nil)
     }
 
+    func refused(_ reason: HBONEError) { refusal = reason }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        verified.fail(error)
+        verified.fail(refusal ?? Self.refusalByBoringSSL(error) ?? error)
         context.fireErrorCaught(error)
+    }
+
+    /// A client that sent no certificate is refused by BoringSSL itself (SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+    /// before any verification callback runs.
+    private static func refusalByBoringSSL(_ error: Error) -> HBONEError? {
+        guard case NIOSSLError.handshakeFailed(let failure) = error, "\(failure)".contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") else { return nil }
+        return .refusedPeer("peer did not present a client certificate")
     }
 
     func channelInactive(context: ChannelHandlerContext) {
