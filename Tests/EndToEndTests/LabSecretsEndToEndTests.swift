@@ -104,6 +104,7 @@ final class LabSecretsEndToEndTests: XCTestCase {
                 Check("a port nobody serves answers", from: "apps/sleep", to: .pod("apps/echo", port: 7777), protocol: .tcp, expect: [.ok])
             }
             """)
+        defer { try? FileManager.default.removeItem(atPath: lab) }  // it holds a (throwaway) key
         let folder = "/tmp/meshlab-bundlekeys-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Harness.meshlab(["test", lab, "--bundle-dir", folder], expect: 1)
