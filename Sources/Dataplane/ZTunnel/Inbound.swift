@@ -24,14 +24,13 @@ extension ZTunnel {
                     let key = ObjectIdentifier(channel)
                     self.hboneServerConnections[key] = channel
                     channel.closeFuture.whenComplete { _ in self.hboneServerConnections[key] = nil }
-                    let context = try tls.serverContext(for: self.identity(of: workload))
-                    let trustDomain = tls.trustDomain
                     let verified = channel.eventLoop.makePromise(of: SpiffeID.self)
-                    verified.futureResult.whenFailure { _ in }  // a failed handshake just closes the connection
+                    verified.futureResult.whenFailure { self.logEarlyDeny($0, on: channel) }
+                    let peer = PeerIdentityHandler(trustDomain: tls.trustDomain, expected: [], verified: verified)
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(NIOSSLServerHandler(context: context))
+                    try pipeline.addHandler(tls.serverHandler(for: self.identity(of: workload), reportingTo: peer))
                     try pipeline.addHandler(WholeFrames(server: true))
-                    try pipeline.addHandler(PeerIdentityHandler(trustDomain: trustDomain, expected: [], verified: verified))
+                    try pipeline.addHandler(peer)
                     _ = try pipeline.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
                     ) { stream in
