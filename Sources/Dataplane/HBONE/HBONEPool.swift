@@ -149,21 +149,53 @@ extension ZTunnel {
         return multiplexer
     }
 
-    /// HTTP/2 settings HBONE uses: 4 MiB stream window, 16 MiB connection window, 1 MiB frames.
+    /// HTTP/2 settings HBONE uses, ztunnel's (src/config.rs: 4 MiB stream window, 16 MiB connection
+    /// window, 1 MiB frames), and the limits that keep an abusive peer from costing more than that
+    /// connection (Tests/EndToEndTests/HTTP2AbuseEndToEndTests). Both ends use them: MeshLab's pool
+    /// and 15008.
     static var http2Connection: NIOHTTP2Handler.ConnectionConfiguration {
         var configuration = NIOHTTP2Handler.ConnectionConfiguration()
         configuration.initialSettings = [
+            // 100: what MeshLab's and ztunnel's pools open per connection (ztunnel's server says 200,
+            // src/proxy/h2/server.rs), and what NIO holds to anyway until our SETTINGS is ACKed. One
+            // stream more ends the connection with GOAWAY PROTOCOL_ERROR, as nghttp2 (Envoy) does past
+            // an ACKed limit; h2 (ztunnel, hyper) refuses just that stream (RST_STREAM REFUSED_STREAM),
+            // and so does nghttp2 before the ACK. NIO 1.46 has no option for either.
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maxStreamsPerConnection),
             HTTP2Setting(parameter: .initialWindowSize, value: 4 << 20),
             HTTP2Setting(parameter: .maxFrameSize, value: maxFrameSize),
+            // ztunnel's server: 64 KiB, "we know we are going to receive a bounded set of headers"
+            // (a CONNECT's are under 1 KiB). Said, since a peer may otherwise assume no limit.
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 64 << 10),
+            // HPACK's default table (RFC 7541), said outright: what decoding a peer's headers may keep.
+            HTTP2Setting(parameter: .headerTableSize, value: 4096),
         ]
         configuration.targetWindowSize = 16 << 20
+        // Control frames (PING, SETTINGS, PRIORITY) beyond 200 in 30 s end the connection (NIO's
+        // default, kept): MeshLab and ztunnel ping every 10 s.
+        configuration.controlFrameRateLimit.maximumCount = 200
+        configuration.controlFrameRateLimit.windowLength = .seconds(30)
+        // What NIO may queue for a peer that does not read (PING and SETTINGS ACKs, RST_STREAMs)
+        // before it gives up on the connection: Envoy's max_outbound_control_frames (1000), not
+        // NIO's 10000.
+        configuration.maximumBufferedControlFrames = 1000
+        // A header block in more than 5 CONTINUATIONs ends the connection (NIO's default; h2 allows
+        // max(5, 1.25 × header list / frame size), 5 here).
+        configuration.maximumSequentialContinuationFrames = 5
         return configuration
     }
 
     static var http2Stream: NIOHTTP2Handler.StreamConfiguration {
         var configuration = NIOHTTP2Handler.StreamConfiguration()
         configuration.targetWindowSize = 4 << 20
+        // Rapid reset (CVE-2023-44487): more RST_STREAMs than this from the peer in 30 s and NIO ends
+        // the connection with GOAWAY ENHANCE_YOUR_CALM. NIO's 200 is too few for HBONE: every refused
+        // CONNECT (401, 503) ends in a RST_STREAM from MeshLab's client, so a burst of denied calls
+        // would take down the tunnels sharing their pooled connection. Envoy looks only after 500
+        // streams (overload.premature_reset_total_stream_count); 1000 a connection still caps what a
+        // flood costs at one policy decision and one upstream connect attempt per reset.
+        configuration.streamResetFrameRateLimit.maximumCount = 1000
+        configuration.streamResetFrameRateLimit.windowLength = .seconds(30)
         return configuration
     }
 }

@@ -3,19 +3,48 @@ import NIOHTTP2
 /// HTTP/2 settings for application traffic (h2c) where MeshLab ends it: the L7 proxy, both ways,
 /// and the echo server. NIO's defaults keep HTTP/2's initial 64 KiB windows: one window per round
 /// trip, so a 50 MiB h2c upload through one ztunnel pair took 0.44 s, against 0.10 s over HTTP/1.1.
+/// The limits keep an abusive client from costing more than its connection
+/// (Tests/EndToEndTests/HTTP2AbuseEndToEndTests).
 enum AppHTTP2 {
     static let streamWindow = 1 << 20
 
     static var connection: NIOHTTP2Handler.ConnectionConfiguration {
         var configuration = NIOHTTP2Handler.ConnectionConfiguration()
-        configuration.initialSettings = nioDefaultSettings + [HTTP2Setting(parameter: .initialWindowSize, value: streamWindow)]
+        configuration.initialSettings = [
+            // 100: Envoy's advice for an edge proxy (its default is 2^31 - 1, hyper's 200), and what NIO
+            // holds to anyway until our SETTINGS is ACKed. One stream more ends the connection with
+            // GOAWAY PROTOCOL_ERROR, as nghttp2 (Envoy) does past an ACKed limit; h2 (hyper) refuses
+            // just that stream (RST_STREAM REFUSED_STREAM). NIO 1.46 has no option for it.
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
+            // Envoy's max_request_headers_kb (60): what a request through a real waypoint or sidecar
+            // may carry. (NIO's and hyper's 16 KiB would refuse some of those.)
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 60 << 10),
+            // HPACK's default table (RFC 7541) and Envoy's hpack_table_size, said outright.
+            HTTP2Setting(parameter: .headerTableSize, value: 4096),
+        ]
         configuration.targetWindowSize = 4 * streamWindow
+        // Control frames (PING, SETTINGS, PRIORITY) beyond 200 in 30 s end the connection (NIO's default, kept).
+        configuration.controlFrameRateLimit.maximumCount = 200
+        configuration.controlFrameRateLimit.windowLength = .seconds(30)
+        // What NIO may queue for a peer that does not read before it gives up on the connection:
+        // Envoy's max_outbound_control_frames (1000), not NIO's 10000.
+        configuration.maximumBufferedControlFrames = 1000
+        // A header block in more than 5 CONTINUATIONs ends the connection (NIO's default; h2 allows
+        // max(5, 1.25 × header list / frame size): 5 for 60 KiB in 16 KiB frames).
+        configuration.maximumSequentialContinuationFrames = 5
         return configuration
     }
 
     static var stream: NIOHTTP2Handler.StreamConfiguration {
         var configuration = NIOHTTP2Handler.StreamConfiguration()
         configuration.targetWindowSize = streamWindow
+        // Rapid reset (CVE-2023-44487): more RST_STREAMs than this in 30 s and NIO ends the connection
+        // with GOAWAY ENHANCE_YOUR_CALM. Clients cancel requests for good reasons (gRPC deadlines, a
+        // browser leaving a page); Envoy looks only after 500 streams
+        // (overload.premature_reset_total_stream_count), so NIO's 200 is raised to 1000.
+        configuration.streamResetFrameRateLimit.maximumCount = 1000
+        configuration.streamResetFrameRateLimit.windowLength = .seconds(30)
         return configuration
     }
 }
