@@ -322,3 +322,54 @@ private final class LockedData: @unchecked Sendable {
     }
     var done: Bool { lock.withLock { finished } }
 }
+
+extension Harness {
+    /// A process's peak resident memory (VmHWM) since it started or since `resetPeakResident`, in KiB.
+    static func peakResidentKB(_ pid: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return Int(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ")[1] ?? "0") ?? 0
+    }
+
+    /// Starts a new peak for `peakResidentKB` at the current RSS (`5` to clear_refs, Linux 4.0+), so
+    /// one attack's peak is not hidden by an earlier one's.
+    static func resetPeakResident(_ pid: String) {
+        guard let file = FileHandle(forWritingAtPath: "/proc/\(pid)/clear_refs") else { return }
+        file.write(Data("5".utf8))
+        try? file.close()
+    }
+
+    /// Whether a process with this pid still runs (and is not a zombie).
+    static func isRunning(_ pid: String) -> Bool {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let state = stat.split(separator: ")").last?.split(separator: " ").first else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    /// Open file descriptors across a lab's processes (sockets among them): what a connection that
+    /// is never closed leaves behind, on whichever side of it.
+    static func openFiles(lab: String) throws -> Int {
+        let pids = try run("pgrep", ["-f", "meshlab (echo|ztunnel|redirector|waypoint|sidecar) --lab \(lab) "]).stdout.split(separator: "\n")
+        return pids.reduce(0) { $0 + ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\($1)/fd"))?.count ?? 0) }
+    }
+
+    /// Connection ids that a lab's ztunnels logged as opened and not (yet) as closed: every
+    /// connection ztunnel opens ends in one closed event ("connection complete" in ztunnel's log).
+    static func unclosedConnections(lab: String) -> Set<String> {
+        let folder = "/run/meshlab/\(lab)/logs"
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasPrefix("ztunnel-") }
+        var opened = Set<String>(), closed = Set<String>()
+        for log in logs {
+            let text = (try? String(contentsOfFile: "\(folder)/\(log)", encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") {
+                guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let id = event["id"] as? String else { continue }
+                switch event["event"] as? String {
+                case "opened": opened.insert(id)
+                case "closed": closed.insert(id)
+                default: break
+                }
+            }
+        }
+        return opened.subtracting(closed)
+    }
+}
