@@ -255,17 +255,20 @@ public final class ZTunnel: @unchecked Sendable {
 
     /// Joins two channels (each with a `Holdback`) and reports the bytes each side read when both are closed.
     func glue(_ downstream: Channel, _ upstream: Channel, closed: @escaping (_ fromDownstream: Int, _ fromUpstream: Int) -> Void) {
-        var fromDownstream = 0, fromUpstream = 0, closes = 0
+        var fromDownstream = 0, fromUpstream = 0, closes = 0, reported = false
         openConnections += 1
-        let finish = {
-            closes += 1
-            if closes == 2 {
-                self.openConnections -= 1
-                closed(fromDownstream, fromUpstream)
-            }
+        let report = {
+            guard !reported else { return }
+            reported = true
+            self.openConnections -= 1
+            closed(fromDownstream, fromUpstream)
         }
-        let (down, up) = GlueHandler.pair(onClose: { fromDownstream = $0; finish() }, { fromUpstream = $0; finish() })
+        let (down, up) = GlueHandler.pair(onClose: { fromDownstream = $0; closes += 1; if closes == 2 { report() } },
+                                          { fromUpstream = $0; closes += 1; if closes == 2 { report() } })
         do {
+            // A side that ended before it was glued (an HBONE stream reset while its upstream
+            // connected) would never tell its glue it closed: give the pair up, reported closed.
+            guard downstream.isActive, upstream.isActive else { throw ChannelError.alreadyClosed }
             // Both halves must be in place before either side's held bytes flow.
             try downstream.pipeline.syncOperations.addHandler(down)
             try upstream.pipeline.syncOperations.addHandler(up)
@@ -276,6 +279,7 @@ public final class ZTunnel: @unchecked Sendable {
         } catch {
             downstream.close(promise: nil)
             upstream.close(promise: nil)
+            report()
             return
         }
         for channel in [downstream, upstream] { channel.setOption(.autoRead, value: true).whenFailure { _ in } }
