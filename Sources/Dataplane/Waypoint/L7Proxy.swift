@@ -256,6 +256,7 @@ extension L7Proxy {
             case .h2c:
                 let shared = HTTP2UpstreamPool()
                 channel.closeFuture.whenComplete { _ in shared.closeAll() }
+                try pipeline.addHandler(CloseOnInputClosed())
                 _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: AppHTTP2.connection, streamConfiguration: AppHTTP2.stream) { h2 in
                     h2.eventLoop.makeCompletedFuture { try h2.pipeline.syncOperations.addHandlers(HTTP2FramePayloadToHTTP1ServerCodec(), proxy(shared)) }
                 }
