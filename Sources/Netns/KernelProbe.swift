@@ -16,7 +16,8 @@ public struct KernelProbe: Sendable {
 
     public func has(_ feature: String) -> Bool { findings.first { $0.feature == feature }?.available ?? false }
 
-    /// Probes in a throwaway netns named `meshlab-probe-<pid>`; nothing is created in the root netns.
+    /// Probes in a scratch netns with no name, so nothing is created in the root netns and nothing
+    /// is left behind when the process dies mid-probe (see `NetworkNamespace.scratch`).
     public static func run() throws -> KernelProbe {
         var findings: [Finding] = []
         let root = geteuid() == 0
@@ -33,9 +34,8 @@ public struct KernelProbe: Sendable {
     }
 
     private static func probeInScratchNetns() throws -> [Finding] {
-        let scratch = "meshlab-probe-\(getpid())"
         var findings: [Finding] = []
-        try NetworkNamespace.create(scratch) {
+        try NetworkNamespace.scratch {
             let socket = try RouteSocket()
             let selfFD = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
             defer { close(selfFD) }
@@ -66,7 +66,6 @@ public struct KernelProbe: Sendable {
                 guard check.status == 0 else { throw NetnsError(check.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
             })
         }
-        try NetworkNamespace.delete(scratch)
         return findings
     }
 

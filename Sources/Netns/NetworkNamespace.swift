@@ -24,6 +24,8 @@ public enum NetworkNamespace {
 
     /// Creates the netns and runs `inside` in it, on the calling thread, then returns the
     /// thread to the netns it was in. Call from a dedicated thread (see `DedicatedThread`).
+    /// The name exists before the netns, and the netns before `inside` can mark it: a caller that may
+    /// be killed records the name first (a lab's state file does), or uses `scratch` instead.
     public static func create(_ name: String, inside: () throws -> Void = {}) throws {
         try prepareDirectory()
         let target = path(name)
@@ -48,6 +50,17 @@ public enum NetworkNamespace {
             throw NetnsError.errno("bind-mount network namespace '\(name)' at \(target)", code)
         }
         try inside()
+    }
+
+    /// Runs `inside` in a new netns that has no name, on the calling thread, then returns the thread
+    /// to the netns it was in. Nothing of it can outlive the process: with no bind mount holding it,
+    /// the kernel frees it (and every link in it) once this thread has left and the tools started
+    /// inside have exited, even after a SIGKILL. Call from a dedicated thread.
+    public static func scratch<T>(_ inside: () throws -> T) throws -> T {
+        let home = try CurrentNetns()
+        defer { home.restore() }
+        guard meshlab_unshare_net() == 0 else { throw NetnsError.errno("unshare a scratch network namespace") }
+        return try inside()
     }
 
     /// Runs `body` inside the named netns on the calling thread, then moves the thread back.
