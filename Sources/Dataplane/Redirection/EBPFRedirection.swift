@@ -106,8 +106,22 @@ public final class EBPFRedirection: @unchecked Sendable {
     }
 
     /// Names of the eBPF programs loaded in the kernel now (anyone's), for residue checks.
-    public static func loadedProgramNames() -> [String] {
-        var names: [String] = []
+    public static func loadedProgramNames() -> [String] { loadedPrograms().map(\.name) }
+
+    /// MeshLab's programs, by the name the kernel keeps (BPF_OBJ_NAME_LEN: 15 characters and a NUL).
+    public static let programNames: Set<String> = ["app_outbound", "app_inbound", "ztunnel_host_in", "ztunnel_tproxy"]
+
+    /// MeshLab's programs loaded now that no process holds open: left attached to devices by a
+    /// redirector that died, in netns that still exist. Once those netns are deleted the kernel frees
+    /// them (shortly after: netns cleanup runs in the background). A running lab's are never listed.
+    public static func abandonedPrograms() -> [String] {
+        let held = heldProgramIDs()
+        return loadedPrograms().filter { programNames.contains($0.name) && !held.contains($0.id) }.map { "\($0.name) (id \($0.id))" }
+    }
+
+    /// Every loaded program's id and name (anyone's).
+    static func loadedPrograms() -> [(id: UInt32, name: String)] {
+        var programs: [(id: UInt32, name: String)] = []
         var id: UInt32 = 0
         while bpf_prog_get_next_id(id, &id) == 0 {
             let fd = bpf_prog_get_fd_by_id(id)
@@ -116,9 +130,35 @@ public final class EBPFRedirection: @unchecked Sendable {
             var info = bpf_prog_info()
             var length = UInt32(MemoryLayout<bpf_prog_info>.size)
             guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
-            names.append(withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+            programs.append((id, withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }))
         }
-        return names
+        return programs
+    }
+
+    /// Ids of the programs some process holds a file descriptor to (its fdinfo says `prog_id:`).
+    static func heldProgramIDs() -> Set<UInt32> {
+        var held: Set<UInt32> = []
+        for process in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(process) != nil {
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/fd")) ?? [] {
+                guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process)/fd/\(fd)")) == "anon_inode:bpf-prog",
+                      let info = try? String(contentsOfFile: "/proc/\(process)/fdinfo/\(fd)", encoding: .utf8),
+                      let line = info.split(separator: "\n").first(where: { $0.hasPrefix("prog_id:") }),
+                      let id = UInt32(line.dropFirst("prog_id:".count).trimmingCharacters(in: .whitespaces))
+                else { continue }
+                held.insert(id)
+            }
+        }
+        return held
+    }
+
+    /// Half-compiled objects (`EBPFPrograms` compiles to `<cache>/bpf/<object>.o.<pid>`, then renames)
+    /// whose redirector is gone: one killed while clang ran.
+    public static func abandonedObjectFiles() -> [String] {
+        let folder = EBPFPrograms.cacheDirectory + "/bpf"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return Residue.abandoned(names) { name in
+            name.contains(".o.") ? name.split(separator: ".").last.flatMap { pid_t($0) } : nil
+        }.map { "\(folder)/\($0)" }
     }
 
     private func mapFD(_ name: String) throws -> Int32 {
