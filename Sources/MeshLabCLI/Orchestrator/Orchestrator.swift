@@ -26,11 +26,12 @@ struct Orchestrator {
         let plan = Plan(topology)
         try preflight(plan)
 
+        // The state, naming every netns the plan makes, is in place before the first of them exists:
+        // `clean` finds what a SIGKILL at any later moment leaves, marked or not yet.
         let directory = StateDirectory(lab: spec.name)
-        try directory.create()
-        var state = LabState(lab: spec.name, phase: .starting, upPID: getpid(), startedAt: Date(),
-                             netns: plan.netnsNames, source: source)
-        try directory.save(state)
+        var state = LabState(lab: spec.name, phase: .starting, upPID: getpid(), upStartTime: Residue.startTime(of: getpid()),
+                             startedAt: Date(), netns: plan.netnsNames, source: source)
+        try directory.create(with: state)
         try directory.write(spec, to: "spec.json")
         try directory.write(topology, to: "topology.json")
         try directory.write(plan, to: "plan.json")
@@ -178,18 +179,24 @@ struct Orchestrator {
         try teardown(lab: lab, netns: state.netns, directory: directory)
     }
 
-    /// Labs to remove: those whose `up` died before finishing, and netns marked by labs whose state is gone.
+    /// Removes what crashed runs left: labs whose `up` died before finishing (or whose `down` died),
+    /// netns marked by labs whose state is gone, and the scratch things of processes that are gone.
+    /// Labs that run, or whose `up` is still at work, stay. Returns what it removed.
     func clean() throws -> [String] {
         var removed: [String] = []
         for directory in StateDirectory.all() {
+            // A lab directory is created with its state in it (`create(with:)`): one without is not a lab's.
             guard let state = try? directory.state() else {
                 try directory.remove()
                 continue
             }
-            let upAlive = kill(state.upPID, 0) == 0 && state.upPID != getpid()
-            if state.phase == .running || (state.phase == .starting && upAlive) { continue }
+            if state.phase == .running || (state.phase == .starting && state.upIsAlive) { continue }
             try teardown(lab: state.lab, netns: state.netns, directory: directory)
             removed.append(state.lab)
+        }
+        for staging in StateDirectory.abandonedStaging() {
+            try FileManager.default.removeItem(at: staging)
+            removed.append(staging.path)
         }
         let live = Set(StateDirectory.all().map(\.lab))
         let orphans = try Residue.scan(labOf: Naming.lab(fromMarker:)).filter { $0.lab.map { !live.contains($0) } ?? false }
@@ -197,8 +204,26 @@ struct Orchestrator {
             try teardown(lab: lab, netns: entries.map(\.name), directory: StateDirectory(lab: lab))
             removed.append(lab)
         }
-        return removed
+        return removed + (try cleanScratch())
     }
+
+    /// Scratch netns and files named after the process that made them, once it is gone and nothing
+    /// uses them: a named probe netns (MeshLab before the probe's netns lost its name), a redirector's
+    /// half-compiled eBPF object, a lab file's compile folder.
+    private func cleanScratch() throws -> [String] {
+        let netns = Residue.abandonedScratchNetns()
+        try removeNetns(netns)
+        let temporary = FileManager.default.temporaryDirectory.path
+        let compileFolders = Residue.abandoned((try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []) { name in
+            name.hasPrefix(Self.labCompileFolderPrefix) ? pid_t(name.dropFirst(Self.labCompileFolderPrefix.count)) : nil
+        }.map { "\(temporary)/\($0)" }
+        let files = (EBPFRedirection.abandonedObjectFiles() + compileFolders).filter { !Residue.isInUse($0) }
+        for path in files { try FileManager.default.removeItem(atPath: path) }
+        return netns.map { "scratch netns \($0)" } + files
+    }
+
+    /// `LabCompiler` compiles a lab file in `<tmp>/meshlab-lab-<pid>`; `up` of a lab file killed meanwhile leaves it.
+    private static let labCompileFolderPrefix = "meshlab-lab-"
 
     private func preflight(_ plan: Plan) throws {
         let probe = try KernelProbe.run()
@@ -232,11 +257,23 @@ struct Orchestrator {
     }
 
     /// Kills every process inside the lab's netns (whoever started them), deletes the netns, removes state.
+    /// The state goes last: until then, a `clean` after a crash here finds the rest again.
     private func teardown(lab: String, netns: [String], directory: StateDirectory) throws {
-        let inodes = Set(netns.compactMap(NetworkNamespace.inode))
-        NetnsProcess.terminate(NetnsProcess.pids(inNetnsInodes: inodes))
-        for name in netns { try NetworkNamespace.delete(name) }
+        try removeNetns(netns)
         try directory.remove()
+    }
+
+    /// Kills every process inside the netns, then deletes them: the kernel frees a netns, its links
+    /// and the eBPF programs attached to them only once no process is left inside.
+    private func removeNetns(_ netns: [String]) throws {
+        let inodes = Set(netns.compactMap(NetworkNamespace.inode))
+        // Again until none is found: one being stopped may just have started another (a redirector its clang).
+        for _ in 0..<10 {
+            let pids = NetnsProcess.pids(inNetnsInodes: inodes)
+            if pids.isEmpty { break }
+            NetnsProcess.terminate(pids)
+        }
+        for name in netns { try NetworkNamespace.delete(name) }
     }
 }
 
