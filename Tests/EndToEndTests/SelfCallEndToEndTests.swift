@@ -111,23 +111,26 @@ final class SelfCallEndToEndTests: XCTestCase {
 
         // No process loops: each is alive, its descriptors come back (a connect to an address that never
         // answers is given up after ten seconds, as ztunnel does), and it goes idle.
-        for process in state.processes {
-            XCTAssertEqual(kill(process.pid, 0), 0, "\(context): \(process.name) died")
-            let before = baseline[process.pid]!
-            if rule {
-                let settled = Self.waitUntil(seconds: 20) { Self.descriptors(process.pid) <= before + 4 }
-                XCTAssertTrue(settled, "\(context): \(process.name) holds \(Self.descriptors(process.pid)) descriptors, \(before) before the probes")
-            } else {
-                // With ztunnel's own ports allowed, calls through a waypoint to them end half-closed and
-                // stay (a known gap, below the rule); what must hold is that nothing multiplies: a loop
-                // would hold thousands of descriptors within seconds and keep growing.
-                _ = Self.waitUntil(seconds: 20) { Self.descriptors(process.pid) <= before + 4 }
-                let settled = Self.descriptors(process.pid)
-                usleep(3_000_000)
-                XCTAssertLessThanOrEqual(Self.descriptors(process.pid), settled, "\(context): \(process.name)'s descriptors still grow")
-                XCTAssertLessThanOrEqual(settled, before + targets.count, "\(context): \(process.name) holds \(settled) descriptors, \(before) before")
+        for process in state.processes { XCTAssertEqual(kill(process.pid, 0), 0, "\(context): \(process.name) died") }
+        let settled = Self.waitUntil(seconds: 20) { state.processes.allSatisfy { Self.descriptors($0.pid) <= baseline[$0.pid]! + 4 } }
+        if rule {
+            for process in state.processes where !settled {
+                XCTAssertLessThanOrEqual(Self.descriptors(process.pid), baseline[process.pid]! + 4,
+                                         "\(context): \(process.name) holds more descriptors than before the probes")
             }
-            let busy = Self.cpuSeconds(process.pid, over: 1)
+        } else {
+            // With ztunnel's own ports allowed, calls through a waypoint to them end half-closed and
+            // stay (a known gap, below the rule); what must hold is that nothing multiplies: a loop
+            // would hold thousands of descriptors within seconds and keep growing.
+            let held = Dictionary(uniqueKeysWithValues: state.processes.map { ($0.pid, Self.descriptors($0.pid)) })
+            usleep(3_000_000)
+            for process in state.processes {
+                XCTAssertLessThanOrEqual(Self.descriptors(process.pid), held[process.pid]!, "\(context): \(process.name)'s descriptors still grow")
+                XCTAssertLessThanOrEqual(held[process.pid]!, baseline[process.pid]! + targets.count,
+                                         "\(context): \(process.name) holds \(held[process.pid]!) descriptors, \(baseline[process.pid]!) before")
+            }
+        }
+        for (process, busy) in zip(state.processes, Self.cpuSeconds(state.processes.map(\.pid), over: 1)) {
             XCTAssertLessThan(busy, 0.3, "\(context): \(process.name) used \(busy) s of CPU in one idle second")
         }
 
@@ -154,18 +157,18 @@ final class SelfCallEndToEndTests: XCTestCase {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
-    /// CPU seconds (user + system) `pid` uses during the next `seconds`.
-    static func cpuSeconds(_ pid: Int32, over seconds: Double) -> Double {
-        func ticks() -> Double {
+    /// CPU seconds (user + system) each of `pids` uses during the same next `seconds`.
+    static func cpuSeconds(_ pids: [Int32], over seconds: Double) -> [Double] {
+        func ticks(_ pid: Int32) -> Double {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                   let end = stat.lastIndex(of: ")") else { return 0 }
             let fields = stat[stat.index(after: end)...].split(separator: " ")
             // After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
             return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
         }
-        let start = ticks()
+        let start = pids.map(ticks)
         usleep(UInt32(seconds * 1_000_000))
-        return (ticks() - start) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return zip(pids, start).map { (ticks($0) - $1) / Double(sysconf(Int32(_SC_CLK_TCK))) }
     }
 
     static func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {

@@ -5,7 +5,9 @@ struct Clean: ParsableCommand {
         abstract: "Remove what crashed labs left behind, and nothing else.",
         discussion: """
             Removes labs whose `up` died before finishing, and every network namespace and process of labs \
-            whose state directory is gone (found by the marker MeshLab puts on each netns). Labs that are up stay.
+            whose state directory is gone (found by the marker MeshLab puts on each netns), and the scratch \
+            leftovers of `meshlab` processes that are gone (staging folders, probe netns, half-compiled eBPF \
+            objects, lab-file compile folders). Labs that are up, and labs whose `up` is still running, stay.
             """)
 
     func run() throws {
