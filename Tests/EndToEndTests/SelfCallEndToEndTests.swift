@@ -5,10 +5,11 @@ import XCTest
 
 /// A malicious pod knocks on every port a MeshLab process listens on, in every redirection mode, as
 /// ztunnel's own netns tests probe it: plaintext from outside the mesh and from a mesh pod, and HBONE
-/// CONNECTs (python-h2, a certificate from the lab CA) for ztunnel's own ports. Whatever each port
-/// answers, no process may loop on its own connections: afterwards every process is alive, its
-/// descriptors are back to where they were and it is idle. Once with ztunnel's illegal-ports rule,
-/// once with the rule off, where the guard against a proxy's own connections must hold alone.
+/// CONNECTs (python-h2, a certificate from the lab CA) to every captured pod for every port found.
+/// Whatever each port answers, no process may loop on its own connections: afterwards every process
+/// is alive, its descriptors are back to where they were and it is idle. Once with ztunnel's
+/// illegal-ports rule, once with the rule off, where the guard against a proxy's own connections
+/// must hold alone.
 final class SelfCallEndToEndTests: XCTestCase {
     override func setUpWithError() throws {
         try Harness.requireRoot()
@@ -67,7 +68,9 @@ final class SelfCallEndToEndTests: XCTestCase {
         unsetenv("MESHLAB_ZTUNNEL_ILLEGAL_PORTS")
 
         let state = try LabFiles(lab: lab)
-        let targets = Set(try state.listeners().map(\.target)).sorted()
+        let echo = state.pod("mesh/echo").ip.description
+        // ztunnel's own ports at a captured pod, whether or not a listener sits in its netns (node-level modes).
+        let targets = Set(try state.listeners().map(\.target) + [15001, 15006, 15008].map { "\(echo):\($0)" }).sorted()
         XCTAssertFalse(targets.isEmpty, context)
 
         // Plaintext, from outside the mesh and from a mesh pod. The first round opens what stays open
@@ -84,7 +87,6 @@ final class SelfCallEndToEndTests: XCTestCase {
                 }) { first, _ in first }
             }
         }
-        let echo = state.pod("mesh/echo").ip.description
         for pod in ["legacy/client", "mesh/sleep"] {
             // A captured pod's own ztunnel ports serve nobody: nothing answers there.
             for port in [15001, 15006] {
@@ -93,19 +95,24 @@ final class SelfCallEndToEndTests: XCTestCase {
             }
         }
 
-        // HBONE to the echo pod's ztunnel, asking for ztunnel's own ports.
+        // HBONE to every captured pod, asking for every port that anything in the lab listens on.
         let certs = "/run/meshlab/\(lab)/certs"
         let authority = try CertificateAuthority(certificatePEM: String(contentsOfFile: "\(certs)/root.pem", encoding: .utf8),
                                                  keyPEM: String(contentsOfFile: "\(certs)/root-key.pem", encoding: .utf8))
         let issued = try authority.issue(for: SpiffeID(trustDomain: "cluster.local", namespace: "legacy", serviceAccount: "default"))
         let cert = try Harness.temporaryFile("selfcall-peer.pem", issued.certificatePEM)
         let key = try Harness.temporaryFile("selfcall-peer-key.pem", issued.keyPEM)
-        for port in [15001, 15006, 15008] {
-            let status = try Harness.runPeer("hbone_connect.py", lab: lab, in: "legacy/client",
-                                             ["\(echo):15008", "CONNECT", "\(echo):\(port)", cert, key, "\(certs)/root.pem"])
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            if rule {
-                XCTAssertEqual(status, "503", "\(context): CONNECT \(echo):\(port) is a call to ztunnel itself")
+        defer { for file in [cert, key] { try? FileManager.default.removeItem(atPath: file) } }
+        let ports = Set(targets.compactMap { $0.split(separator: ":").last.map(String.init) }).sorted()
+        for pod in state.topology.pods where pod.mode == .ambient {
+            let output = try Harness.runPeer("hbone_ports.py", lab: lab, in: "legacy/client",
+                                             [pod.ip.description, cert, key, "\(certs)/root.pem"] + ports)
+            let answers = try output.split(separator: "\n").map { try JSONDecoder().decode(HBONEAnswer.self, from: Data($0.utf8)) }
+            XCTAssertEqual(answers.compactMap(\.error), [], "\(context): HBONE to \(pod.id)")
+            guard rule else { continue }
+            let statuses = Dictionary(answers.compactMap { answer in answer.port.map { ($0, answer.status ?? "?") } }) { first, _ in first }
+            for port in [15001, 15006, 15008] {
+                XCTAssertEqual(statuses[port], "503", "\(context): CONNECT \(pod.ip):\(port) at \(pod.id) is a call to ztunnel itself")
             }
         }
 
@@ -151,6 +158,13 @@ final class SelfCallEndToEndTests: XCTestCase {
         // And the mesh still works.
         let calls = try Harness.calls(lab: lab, from: "mesh/sleep", "\(echo):8000")
         XCTAssertEqual(calls.map(\.outcome), [.ok], context)
+    }
+
+    /// One line of `Peers/hbone_ports.py`.
+    struct HBONEAnswer: Decodable {
+        var port: Int?
+        var status: String?
+        var error: String?
     }
 
     static func descriptors(_ pid: Int32) -> Int {

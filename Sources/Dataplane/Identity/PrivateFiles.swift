@@ -48,7 +48,8 @@ public enum PrivateFiles {
             }
             offset += written
         }
-        guard fsync(fd) == 0, close(fd) == 0 else {
+        let synced = fsync(fd) == 0, closed = close(fd) == 0  // both, whatever the first says
+        guard synced, closed else {
             unlink(temporary)
             throw NetnsError.errno("write \(temporary)")
         }

@@ -14,12 +14,8 @@ extension ZTunnel {
         return ServerBootstrap(group: eventLoop)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let remote = channel.remoteAddress.map(Self.endpoint), let local = channel.localAddress.map(Self.endpoint),
-                       case .own = self.own.verdict(remote: remote, local: local) {
-                        self.refuseSelfCall(channel, direction: "inbound", dstAddr: local, reason: SelfCall.ownConnectionReason)
-                        return
-                    }
+                self.isOwn(channel).flatMapThrowing { own in
+                    guard !own else { return self.refuseOwn(channel) }
                     guard let tls = self.tls, let workload = destination(channel) else { throw HBONEError.notServed }
                     let key = ObjectIdentifier(channel)
                     self.hboneServerConnections[key] = channel

@@ -61,7 +61,7 @@ final class PendingConnects: @unchecked Sendable {
                 if polls[index + 1].revents != 0 {
                     var error: CInt = 0
                     var length = socklen_t(MemoryLayout<CInt>.size)
-                    getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                    if getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 { error = errno }
                     finished.append((entry, error))
                 } else if now >= entry.deadline {
                     finished.append((entry, ETIMEDOUT))

@@ -42,11 +42,13 @@ public enum PodSockets {
     /// Connects from inside `netns` to `host:port`, optionally from a spoofed `source` address
     /// (IP_TRANSPARENT) to preserve the original client address. The socket is made and its connect
     /// started on `pool` (setns is per thread); the wait for the answer is `PendingConnects`', so an
-    /// address that never answers holds no thread. `started` hears the socket's local `ip:port` on
-    /// the pool thread the moment the connect is under way: before the event loop can learn of it.
+    /// address that never answers holds no thread. Around the connect(2) call itself, on the pool
+    /// thread, `connecting` runs just before it and `started` just after, with the socket's local
+    /// `ip:port` (nil when the call failed): before the event loop can learn of the connection.
     public static func connect(netns: String, host: String, port: Int, source: String? = nil, timeout: TimeAmount,
                                pool: NIOThreadPool, eventLoop: EventLoop,
-                               started: @escaping @Sendable (_ local: String) -> Void = { _ in }) -> EventLoopFuture<CInt> {
+                               connecting: @escaping @Sendable () -> Void = {},
+                               started: @escaping @Sendable (_ local: String?) -> Void = { _ in }) -> EventLoopFuture<CInt> {
         let what = "connect to \(host):\(port)"
         return pool.runIfActive(eventLoop: eventLoop) {
             try NetworkNamespace.within(netns) {
@@ -63,11 +65,13 @@ public enum PodSockets {
                     }
                     guard let destination = inetAddress(host) else { throw NetnsError("not an IPv4 address: \(host)") }
                     var remote = sockaddr_in(port: port, address: destination)
+                    connecting()
                     let status = withUnsafePointer(to: &remote) {
                         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
                     }
-                    guard status == 0 || errno == EINPROGRESS else { throw IOError(errnoCode: errno, reason: what) }
-                    if let local = localAddress(fd) { started(local) }
+                    let failure = status == 0 || errno == EINPROGRESS ? nil : errno
+                    started(failure == nil ? localAddress(fd) : nil)
+                    if let failure { throw IOError(errnoCode: failure, reason: what) }
                     return fd
                 } catch {
                     close(fd)
@@ -87,8 +91,8 @@ public enum PodSockets {
         _ = Glibc.listen(fd, backlog)
     }
 
-    private static func newSocket(blocking: Bool = false) throws -> CInt {
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (blocking ? 0 : Int32(SOCK_NONBLOCK.rawValue))
+    private static func newSocket() throws -> CInt {
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { throw NetnsError.errno("socket") }
         var on: Int32 = 1

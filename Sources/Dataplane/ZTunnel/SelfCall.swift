@@ -14,7 +14,7 @@ import NIOCore
 /// By construction, whatever ports come later: `OwnConnections` remembers every plain upstream
 /// socket this process opened, and a listener refuses a connection that comes from one of them.
 enum SelfCall {
-    /// ztunnel's error text for both.
+    /// ztunnel's error text (Error::SelfCall), and MeshLab's for the guard below the rule.
     static let reason = "attempted recursive call to ourselves"
     static let ownConnectionReason = "connection originated by this proxy came back to it"
 
@@ -28,66 +28,74 @@ enum SelfCall {
     static func isLoopback(_ ip: String) -> Bool { ip.hasPrefix("127.") }
 }
 
-/// The plain upstream sockets this process has open, by local address, and the connects still in
-/// being started, by target: a listener that accepts a connection from one of them is looking at
-/// its own traffic. A socket's address is known only once its connect is under way, and on loopback
-/// the other end may be accepted by then; so a listener whose own address is the target of a
-/// connect being started waits for it.
+/// The plain upstream sockets this process has open, by four-tuple, and the connect calls being made,
+/// by target: a listener that accepts a connection from one of them (its peer our socket's address,
+/// its own address our socket's target: redirection rules let our marked packets through untouched)
+/// is looking at its own traffic. By four-tuple, not local address alone, since a pod's connections
+/// may share a port number with one of ours. A socket's address is known only once its connect(2)
+/// call returns, and on loopback the other end may be accepted by then; so a listener whose own
+/// address is the target of a call being made waits for it.
 final class OwnConnections: Sendable {
     enum Verdict { case own, other, undecided }
 
     private struct State {
-        var inFlight: [String: Int] = [:]
-        var open: Set<String> = []
+        var calling: [String: Int] = [:]
+        /// "local>target", counted: two of our sockets may share a local address (to different targets).
+        var open: [String: Int] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
 
     func connecting(to target: String) {
-        state.withLockedValue { $0.inFlight[target, default: 0] += 1 }
+        state.withLockedValue { $0.calling[target, default: 0] += 1 }
     }
 
-    /// The connect to `target` is under way from `local` (its kernel port is taken), or never got
-    /// there (nil).
+    /// The connect(2) call to `target` returned: under way from `local`, or failed (nil).
     func started(to target: String, from local: String?) {
         state.withLockedValue {
-            $0.inFlight[target, default: 1] -= 1
-            if $0.inFlight[target] == 0 { $0.inFlight[target] = nil }
-            if let local { $0.open.insert(local) }
+            $0.calling[target, default: 1] -= 1
+            if $0.calling[target] == 0 { $0.calling[target] = nil }
+            if let local { $0.open["\(local)>\(target)", default: 0] += 1 }
         }
     }
 
-    func closed(_ local: String) {
-        _ = state.withLockedValue { $0.open.remove(local) }
+    func closed(_ local: String, to target: String) {
+        state.withLockedValue {
+            let key = "\(local)>\(target)"
+            $0.open[key, default: 1] -= 1
+            if $0.open[key] == 0 { $0.open[key] = nil }
+        }
     }
 
     /// Whether a connection from `remote` that reached `local` is one of ours.
     func verdict(remote: String, local: String) -> Verdict {
         state.withLockedValue {
-            if $0.open.contains(remote) { return .own }
-            return $0.inFlight[local] == nil ? .other : .undecided
+            if $0.open["\(remote)>\(local)"] != nil { return .own }
+            return $0.calling[local] == nil ? .other : .undecided
         }
     }
 }
 
 extension ZTunnel {
-    /// Runs `accept` for a new connection unless it came from this process's own upstream socket,
-    /// which is closed and logged instead. Waits (a millisecond at a time, at most as long as a
-    /// connect may take) while a connect to the listener's own address is still in flight.
-    func unlessOwn(_ channel: Channel, waitingUntil deadline: NIODeadline? = nil, _ accept: @escaping () -> Void) {
+    /// Whether a new connection came from this process's own upstream socket. Waits (a millisecond at
+    /// a time, at most as long as a connect may take) while a connect(2) call to the listener's own
+    /// address is being made.
+    func isOwn(_ channel: Channel, waitingUntil deadline: NIODeadline? = nil) -> EventLoopFuture<Bool> {
         guard let remote = channel.remoteAddress.map(Self.endpoint), let local = channel.localAddress.map(Self.endpoint) else {
-            return accept()
+            return channel.eventLoop.makeSucceededFuture(false)
         }
         switch own.verdict(remote: remote, local: local) {
-        case .other:
-            accept()
+        case .own: return channel.eventLoop.makeSucceededFuture(true)
+        case .other: return channel.eventLoop.makeSucceededFuture(false)
         case .undecided:
             let deadline = deadline ?? .now() + connectTimeout
-            guard NIODeadline.now() < deadline else { return accept() }
-            channel.eventLoop.scheduleTask(in: .milliseconds(1)) { self.unlessOwn(channel, waitingUntil: deadline, accept) }
-        case .own:
-            refuseSelfCall(channel, direction: "inbound", dstAddr: local, reason: SelfCall.ownConnectionReason)
+            guard NIODeadline.now() < deadline else { return channel.eventLoop.makeSucceededFuture(false) }
+            return channel.eventLoop.flatScheduleTask(in: .milliseconds(1)) { self.isOwn(channel, waitingUntil: deadline) }.futureResult
         }
+    }
+
+    func refuseOwn(_ channel: Channel) {
+        refuseSelfCall(channel, direction: "inbound", dstAddr: channel.localAddress.map(Self.endpoint) ?? "?", reason: SelfCall.ownConnectionReason)
     }
 
     /// Logs a refused self-call (the access log line ztunnel's log_early_deny writes), counts it, closes.

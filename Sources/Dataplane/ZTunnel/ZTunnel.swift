@@ -212,7 +212,7 @@ public final class ZTunnel: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.submit {
                     try channel.pipeline.syncOperations.addHandler(Holdback())
-                    self.unlessOwn(channel) { accept(channel) }
+                    self.isOwn(channel).whenSuccess { own in own ? self.refuseOwn(channel) : accept(channel) }
                 }
             }
             .withBoundSocket(fd)
@@ -227,9 +227,8 @@ public final class ZTunnel: @unchecked Sendable {
         let target = "\(host):\(port)"
         let own = self.own
         let local = NIOLockedValueBox<String?>(nil)
-        own.connecting(to: target)
         let socket = PodSockets.connect(netns: netns, host: host, port: port, source: source, timeout: connectTimeout, pool: pool,
-                                        eventLoop: eventLoop) { address in
+                                        eventLoop: eventLoop, connecting: { own.connecting(to: target) }) { address in
             local.withLockedValue { $0 = address }
             own.started(to: target, from: address)
         }
@@ -244,10 +243,10 @@ public final class ZTunnel: @unchecked Sendable {
                 .withConnectedSocket(fd)
         }
         connected.whenComplete { result in
-            switch (result, local.withLockedValue { $0 }) {
-            case (.success(let channel), let address?): channel.closeFuture.whenComplete { _ in own.closed(address) }
-            case (.failure, let address?): own.closed(address)
-            case (_, nil): own.started(to: target, from: nil)  // never under way: only the count in flight goes
+            guard let address = local.withLockedValue({ $0 }) else { return }
+            switch result {
+            case .success(let channel): channel.closeFuture.whenComplete { _ in own.closed(address, to: target) }
+            case .failure: own.closed(address, to: target)
             }
         }
         return connected

@@ -198,8 +198,10 @@ struct Orchestrator {
             try FileManager.default.removeItem(at: staging)
             removed.append(staging.path)
         }
+        // Netns first, labs second: an `up` that starts meanwhile has its directory before its first netns.
+        let marked = try Residue.scan(labOf: Naming.lab(fromMarker:))
         let live = Set(StateDirectory.all().map(\.lab))
-        let orphans = try Residue.scan(labOf: Naming.lab(fromMarker:)).filter { $0.lab.map { !live.contains($0) } ?? false }
+        let orphans = marked.filter { $0.lab.map { !live.contains($0) } ?? false }
         for (lab, entries) in Dictionary(grouping: orphans, by: { $0.lab! }).sorted(by: { $0.key < $1.key }) {
             try teardown(lab: lab, netns: entries.map(\.name), directory: StateDirectory(lab: lab))
             removed.append(lab)
