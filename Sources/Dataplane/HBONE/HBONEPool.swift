@@ -171,31 +171,14 @@ extension ZTunnel {
             HTTP2Setting(parameter: .headerTableSize, value: 4096),
         ]
         configuration.targetWindowSize = 16 << 20
-        // Control frames (PING, SETTINGS, PRIORITY) beyond 200 in 30 s end the connection (NIO's
-        // default, kept): MeshLab and ztunnel ping every 10 s.
-        configuration.controlFrameRateLimit.maximumCount = 200
-        configuration.controlFrameRateLimit.windowLength = .seconds(30)
-        // What NIO may queue for a peer that does not read (PING and SETTINGS ACKs, RST_STREAMs)
-        // before it gives up on the connection: Envoy's max_outbound_control_frames (1000), not
-        // NIO's 10000.
-        configuration.maximumBufferedControlFrames = 1000
-        // A header block in more than 5 CONTINUATIONs ends the connection (NIO's default; h2 allows
-        // max(5, 1.25 × header list / frame size), 5 here).
-        configuration.maximumSequentialContinuationFrames = 5
+        configuration.limitAbuse()
         return configuration
     }
 
     static var http2Stream: NIOHTTP2Handler.StreamConfiguration {
         var configuration = NIOHTTP2Handler.StreamConfiguration()
         configuration.targetWindowSize = 4 << 20
-        // Rapid reset (CVE-2023-44487): more RST_STREAMs than this from the peer in 30 s and NIO ends
-        // the connection with GOAWAY ENHANCE_YOUR_CALM. NIO's 200 is too few for HBONE: every refused
-        // CONNECT (401, 503) ends in a RST_STREAM from MeshLab's client, so a burst of denied calls
-        // would take down the tunnels sharing their pooled connection. Envoy looks only after 500
-        // streams (overload.premature_reset_total_stream_count); 1000 a connection still caps what a
-        // flood costs at one policy decision and one upstream connect attempt per reset.
-        configuration.streamResetFrameRateLimit.maximumCount = 1000
-        configuration.streamResetFrameRateLimit.windowLength = .seconds(30)
+        configuration.limitResets()
         return configuration
     }
 }

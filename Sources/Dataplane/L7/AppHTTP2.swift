@@ -24,27 +24,14 @@ enum AppHTTP2 {
             HTTP2Setting(parameter: .headerTableSize, value: 4096),
         ]
         configuration.targetWindowSize = 4 * streamWindow
-        // Control frames (PING, SETTINGS, PRIORITY) beyond 200 in 30 s end the connection (NIO's default, kept).
-        configuration.controlFrameRateLimit.maximumCount = 200
-        configuration.controlFrameRateLimit.windowLength = .seconds(30)
-        // What NIO may queue for a peer that does not read before it gives up on the connection:
-        // Envoy's max_outbound_control_frames (1000), not NIO's 10000.
-        configuration.maximumBufferedControlFrames = 1000
-        // A header block in more than 5 CONTINUATIONs ends the connection (NIO's default; h2 allows
-        // max(5, 1.25 × header list / frame size): 5 for 60 KiB in 16 KiB frames).
-        configuration.maximumSequentialContinuationFrames = 5
+        configuration.limitAbuse()
         return configuration
     }
 
     static var stream: NIOHTTP2Handler.StreamConfiguration {
         var configuration = NIOHTTP2Handler.StreamConfiguration()
         configuration.targetWindowSize = streamWindow
-        // Rapid reset (CVE-2023-44487): more RST_STREAMs than this in 30 s and NIO ends the connection
-        // with GOAWAY ENHANCE_YOUR_CALM. Clients cancel requests for good reasons (gRPC deadlines, a
-        // browser leaving a page); Envoy looks only after 500 streams
-        // (overload.premature_reset_total_stream_count), so NIO's 200 is raised to 1000.
-        configuration.streamResetFrameRateLimit.maximumCount = 1000
-        configuration.streamResetFrameRateLimit.windowLength = .seconds(30)
+        configuration.limitResets()
         return configuration
     }
 }
