@@ -23,6 +23,8 @@ import hpack
 from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame, WindowUpdateFrame)
 
+import mesh_tls
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 ERRORS = ["NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
           "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
@@ -63,13 +65,7 @@ class Connection:
         sock.connect((host, int(port)))
         if tls:
             cert, key, root = tls
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.minimum_version = ssl.TLSVersion.TLSv1_3
-            context.check_hostname = False  # SPIFFE identities are URI SANs, not host names
-            context.load_verify_locations(root)
-            context.load_cert_chain(cert, key)
-            context.set_alpn_protocols(["h2"])
-            sock = context.wrap_socket(sock)
+            sock = mesh_tls.client_context(root, cert, key).wrap_socket(sock)
         self.sock = sock
         self.ack_settings = ack_settings
         self.encoder = hpack.Encoder()

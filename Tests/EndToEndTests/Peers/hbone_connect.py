@@ -11,15 +11,11 @@ import h2.config
 import h2.connection
 import h2.events
 
+import mesh_tls
+
 address, method, authority, cert, key, root = sys.argv[1:7]
 host, port = address.rsplit(":", 1)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.minimum_version = ssl.TLSVersion.TLSv1_3
-context.check_hostname = False  # SPIFFE identities are URI SANs, not host names
-context.load_verify_locations(root)
-if cert != "-":
-    context.load_cert_chain(cert, key)
-context.set_alpn_protocols(["h2"])
+context = mesh_tls.client_context(root, *((cert, key) if cert != "-" else ()))
 try:
     tls = context.wrap_socket(socket.create_connection((host, int(port)), timeout=5))
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, validate_outbound_headers=False))

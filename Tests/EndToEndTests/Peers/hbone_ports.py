@@ -15,14 +15,11 @@ import h2.config
 import h2.connection
 import h2.events
 
+import mesh_tls
+
 address, cert, key, root = sys.argv[1:5]
 ports = [int(port) for port in sys.argv[5:]]
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.minimum_version = ssl.TLSVersion.TLSv1_3
-context.check_hostname = False  # SPIFFE identities are URI SANs, not host names
-context.load_verify_locations(root)
-context.load_cert_chain(cert, key)
-context.set_alpn_protocols(["h2"])
+context = mesh_tls.client_context(root, cert, key)
 
 
 def answer(tls, connection, stream):
