@@ -19,8 +19,8 @@ public enum Residue {
         }
     }
 
-    /// Scratch netns were named `meshlab-probe-<pid>` (the kernel probe's) before the probe moved to a
-    /// netns with no name; a SIGKILL during the probe left one behind.
+    /// The name older MeshLab gave the kernel probe's scratch netns (`meshlab-probe-<pid>`), which a
+    /// SIGKILL during the probe left behind; kept so `clean` still removes those on a machine.
     public static let scratchNetnsPrefix = "meshlab-probe-"
 
     /// Named scratch netns whose creating process is gone. One whose creator lives is never listed:

@@ -41,7 +41,7 @@ extension ZTunnel {
                 : Upstream(workload: destination, carrier: .plain(host: destination.address, port: port, netns: socketPlacement(for: proxied).netns, source: nil))
         case .sidecarOutbound:
             switch route(from: proxied, to: target.ip, port: target.port) {
-            case .refuse: return nil
+            case .refuse, .selfCall: return nil
             case .hbone(let next, let authority, _): return Upstream(workload: next, carrier: .hbone(next, authority: authority))
             case .passthrough(let host, let port, let workload, _):
                 return Upstream(workload: workload, carrier: .plain(host: host, port: port, netns: proxied.netns, source: nil))

@@ -4,6 +4,8 @@ extension ZTunnel {
     /// Where an outbound connection goes, decided from its original destination.
     enum OutboundRoute {
         case refuse(String)
+        /// To ztunnel's own ports (SelfCall): refused, logged and counted.
+        case selfCall
         /// HBONE to the workload's ztunnel; `authority` is `<pod IP>:<target port>`.
         case hbone(Workload, authority: String, service: MeshService?)
         /// Plain TCP (the destination is outside the mesh, or not captured).
@@ -24,7 +26,7 @@ extension ZTunnel {
     func route(from source: Workload, to ip: String, port: Int) -> OutboundRoute {
         // ztunnel refuses its own ports on loopback; a pod's own address reaches the same listeners here.
         if SelfCall.illegalPorts.contains(port) && (SelfCall.isLoopback(ip) || ip == source.address) {
-            return .refuse(SelfCall.reason)
+            return .selfCall
         }
         if let service = mesh?.service(vip: ip) {
             guard let mapping = service.ports.first(where: { $0.port == port }) else {
@@ -86,8 +88,9 @@ extension ZTunnel {
 
         let upstream: EventLoopFuture<Channel>
         switch route(from: source, to: ip, port: port) {
+        case .selfCall:
+            return refuseSelfCall(downstream, direction: "outbound", dstAddr: event.dstAddr ?? "\(ip):\(port)")
         case .refuse(let reason):
-            if reason == SelfCall.reason { metrics.refusedSelfCall(direction: "outbound") }
             event.event = .refused
             event.reason = reason
             log.write(event)

@@ -210,7 +210,7 @@ struct Orchestrator {
     }
 
     /// Scratch netns and files named after the process that made them, once it is gone and nothing
-    /// uses them: a named probe netns (MeshLab before the probe's netns lost its name), a redirector's
+    /// uses them: a named probe netns (older MeshLab's), a redirector's
     /// half-compiled eBPF object, a lab file's compile folder.
     private func cleanScratch() throws -> [String] {
         let netns = Residue.abandonedScratchNetns()
