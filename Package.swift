@@ -2,13 +2,13 @@
 import PackageDescription
 
 // Every process of a lab's data plane (ztunnels, waypoints, sidecars, echo servers) is this binary,
-// several per lab. Linked for a small footprint per process: the Swift runtime and Foundation static
-// (a process maps only the pages it touches, not whole shared libraries), no exported symbols, and no
-// PIE (no relocations to apply and dirty at start). ztunnel RSS after its benchmark: 38–52 → 28–35 MB.
-// The Foundation archives go in one group: their autolink order leaves references unresolved.
-// lld lays out the functions a ztunnel runs together, first (scripts/ztunnel-layout profiles them):
-// the kernel maps code in 64 KiB steps around each touched page, so scattered code is held whole
-// (ztunnel RSS after its benchmark: 27–29 → 22–24 MB).
+// several per lab, so it is linked for a small footprint per process: the Swift runtime and
+// Foundation static (a process maps only the pages it touches, not whole shared libraries), no
+// exported symbols, and no PIE (no relocations to apply and dirty at start). The Foundation archives
+// go in one group: their autolink order leaves references unresolved. lld lays out the functions a
+// ztunnel runs together, first (scripts/ztunnel-layout profiles them): the kernel maps code in
+// 64 KiB steps around each touched page, so scattered code is held whole. docs/figures.md has the
+// resulting memory figures and the command that measures them.
 let smallFootprint: [LinkerSetting] = [.unsafeFlags([
     "-static-stdlib",
     "-use-ld=lld",
@@ -29,6 +29,8 @@ let package = Package(
         .executable(name: "meshlab", targets: ["meshlab"]),
         // Lab files outside the package are compiled on the fly against this library.
         .library(name: "MeshLab", type: .dynamic, targets: ["MeshLab"]),
+        // For a project's own `swift test`: `LabTesting.run(lab)` brings a lab up, checks it, brings it down.
+        .library(name: "MeshLabRuntime", targets: ["MeshLabRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -74,25 +76,35 @@ let package = Package(
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ], resources: [
             // The eBPF redirection programs, compiled on first use (see EBPFPrograms).
-            .copy("Redirection/bpf"),
+            .copy("Redirector/bpf"),
         ]),
-        // Evidence collectors (rule counters, conntrack, captures) and the judges of every expectation.
-        .target(name: "Assertions", dependencies: ["Dataplane", "Netns", "CNetfilter", "CPcap"]),
+        // Evidence collectors (rule counters, conntrack, captures), the judges of every expectation, and reporters.
+        .target(name: "Assertions", dependencies: ["MeshLab", "Dataplane", "Netns", "CNetfilter", "CPcap"]),
         // The module lab files import: DSL, LabSpec, validation, topology, plan. Pure Swift.
         .target(name: "MeshLab"),
-        // The labs shipped with MeshLab, compiled in and selectable by name.
-        .target(name: "Labs", dependencies: ["MeshLab"], path: "labs"),
-        // Orchestrator (apply a plan, state dir, clean) and the CLI commands.
+        // The labs shipped with MeshLab (labs/*.swift, linked in as LabFiles) and the benchmarks' labs.
+        .target(name: "Labs", dependencies: ["MeshLab"]),
+        // Runs labs: orchestrator, plan applier, state directory, control plane, check runner, lab
+        // loader and compiler, and `LabTesting` for a project's own `swift test`.
+        .target(name: "MeshLabRuntime", dependencies: ["MeshLab", "Labs", "Netns", "Dataplane", "Assertions"]),
+        // The `meshlab` commands, each a thin call into the runtime.
         .target(name: "MeshLabCLI", dependencies: [
-            "MeshLab", "Labs", "Netns", "Dataplane", "Assertions",
+            "MeshLab", "MeshLabRuntime", "Labs", "Netns", "Dataplane", "Assertions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "meshlab", dependencies: ["MeshLabCLI"], exclude: ["ztunnel.order"], linkerSettings: smallFootprint),
+        // `meshlab bench …`: MeshLab against its baselines (ip -batch, stunnel, haproxy, no mesh).
+        .target(name: "Benchmarks", dependencies: [
+            "MeshLab", "MeshLabRuntime", "MeshLabCLI", "Labs", "Netns", "Dataplane", "Assertions",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "meshlab", dependencies: [
+            "MeshLabCLI", "Benchmarks", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], exclude: ["ztunnel.order"], linkerSettings: smallFootprint),
         .testTarget(name: "MeshLabTests", dependencies: [
-            "MeshLab", "Labs", "MeshLabCLI", "Netns", "Dataplane", "Assertions", .product(name: "X509", package: "swift-certificates"),
+            "MeshLab", "Labs", "MeshLabRuntime", "MeshLabCLI", "Benchmarks", "Netns", "Dataplane", "Assertions", .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
         ]),
         // The independent peers (Peers/*.py) are run from their source folder, not bundled.
-        .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Labs", "MeshLabCLI", "Assertions", "Dataplane"], exclude: ["Peers"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MeshLab", "Labs", "MeshLabRuntime", "Assertions", "Dataplane", "Netns"], exclude: ["Peers"]),
     ]
 )

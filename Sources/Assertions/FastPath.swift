@@ -1,4 +1,5 @@
 import Dataplane
+import MeshLab
 
 /// Seed 003's packet lifecycle: the first packet of a connection is redirected to ztunnel by a
 /// rule and resolved there; every later packet follows conntrack's established entry and skips
@@ -58,10 +59,10 @@ extension Evidence {
     /// connmark rule instead (mark 0x040, straight back to ztunnel).
     private func nodeFastPath(firstPackets: Int) -> Verdict {
         let connections = callerConnections
-        let first = ruleHits.filter { $0.rule.contains("--match-set \(NodeRedirection.podSet) src") }
+        let first = ruleHits.filter { $0.rule.contains("--match-set \(NodeIptablesRedirection.podSet) src") }
         let established = ruleHits.filter { $0.rule.contains(Self.connmarkReturnRule) }
         let ruled = first.reduce(0) { $0 + $1.packets }, later = established.reduce(0) { $0 + $1.packets }
-        let marked = connections.filter { $0.mark & NodeRedirection.proxyMark == NodeRedirection.proxyMark }
+        let marked = connections.filter { $0.mark & NodeIptablesRedirection.proxyMark == NodeIptablesRedirection.proxyMark }
         let connected = calls.filter { $0.source != nil }.count
         let expected = "each connection: \(firstPackets) packet(s) through the node's ipset mark rule, the rest on the connmark 0x210 rule"
         let actual = "\(connected) connection(s), \(connections.count) in the node's conntrack (\(marked.count) with mark 0x210): "

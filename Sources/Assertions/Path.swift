@@ -1,4 +1,5 @@
 import Dataplane
+import MeshLab
 
 /// One hop of a connection's path, as `meshlab trace` prints it and `.path([...])` matches it.
 public struct Hop: Codable, Hashable, Sendable {
@@ -37,14 +38,14 @@ extension Evidence {
         }
         let out = events.first { $0.direction == "outbound" && [.opened, .refused, .request].contains($0.event) && mine($0) }
         // Node level: the node marked the pod's first packet and routed it through istioout.
-        if let mark = ruleHits.first(where: { $0.rule.contains("--match-set \(NodeRedirection.podSet) src") && (out == nil || $0.node == out?.node) }),
+        if let mark = ruleHits.first(where: { $0.rule.contains("--match-set \(NodeIptablesRedirection.podSet) src") && (out == nil || $0.node == out?.node) }),
            let node = mark.node {
             hops.append(Hop(summary: "node \(node) mark 0x100", evidence: "\(mark.netns): \(mark.rule) [\(mark.packets) packet(s)]"))
         }
         if let program = programHits.first(where: { $0.counter == "outbound_redirected" && $0.node == out?.node }) {
             hops.append(Hop(summary: "app_outbound \(program.node)", evidence: "tc ingress program sent \(program.count) packet(s) to ztunnel's veth"))
         }
-        if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.outbound.nodeDevice && $0.node == out?.node }) {
+        if let tunnel = tunnelHits.first(where: { $0.device == NodeIptablesRedirection.outbound.nodeDevice && $0.node == out?.node }) {
             hops.append(Hop(summary: "istioout \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioout: \(tunnel.frames) frame(s)"))
         }
         if let out {
@@ -79,7 +80,7 @@ extension Evidence {
         if let event = first, event.node != out?.node {
             if let program = programHits.first(where: { $0.counter == "inbound_redirected" && $0.node == event.node }) {
                 hops.append(Hop(summary: "app_inbound \(program.node)", evidence: "tc egress program sent \(program.count) packet(s) to ztunnel's veth"))
-            } else if let tunnel = tunnelHits.first(where: { $0.device == NodeRedirection.inbound.nodeDevice && $0.node == event.node }) {
+            } else if let tunnel = tunnelHits.first(where: { $0.device == NodeIptablesRedirection.inbound.nodeDevice && $0.node == event.node }) {
                 hops.append(Hop(summary: "istioin \(tunnel.node)", evidence: "Geneve VNI \(tunnel.vni) to pistioin: \(tunnel.frames) frame(s)"))
             } else if let fast = ruleHits.first(where: { $0.node == event.node && $0.rule.contains(Self.connmarkReturnRule) }) {
                 hops.append(Hop(summary: "node \(event.node) connmark 0x210", evidence: "\(fast.netns): \(fast.rule) [\(fast.packets) packet(s)]"))

@@ -1,4 +1,5 @@
 import Dataplane
+import MeshLab
 
 /// Frames a node's Geneve tunnel carried into ztunnel during the calls (node-level iptables mode):
 /// `istioout` (VNI 1001) for traffic leaving enrolled pods, `istioin` (VNI 1000) for traffic to them.
@@ -19,8 +20,8 @@ public struct ProgramHit: Sendable {
 
 /// Node-level evidence from the node's redirector: its Geneve endpoint's or eBPF programs' counters.
 public enum TunnelCounters {
-    public static func read(lab: String, node: String) throws -> RedirectorReport {
-        try RedirectorControl.request(lab: lab, node: node)
+    public static func read(socket: String) throws -> RedirectorReport {
+        try RedirectorControl.request(at: socket)
     }
 
     /// What moved between two readings of a node's redirector.
@@ -35,7 +36,7 @@ public enum TunnelCounters {
 
     /// Frames the node's end encapsulated into each tunnel between two readings.
     static func moved(node: String, from before: GeneveEndpoint.Counters, to after: GeneveEndpoint.Counters) -> [TunnelHit] {
-        NodeRedirection.tunnels.compactMap { tunnel in
+        NodeIptablesRedirection.tunnels.compactMap { tunnel in
             let key = "node:\(tunnel.vni)"
             let frames = (after.encapsulated[key] ?? 0) - (before.encapsulated[key] ?? 0)
             return frames > 0 ? TunnelHit(node: node, device: tunnel.nodeDevice, vni: tunnel.vni, frames: frames) : nil

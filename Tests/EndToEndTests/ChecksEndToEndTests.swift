@@ -3,7 +3,7 @@ import Dataplane
 import Foundation
 import Labs
 import MeshLab
-import MeshLabCLI
+import MeshLabRuntime
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

@@ -61,7 +61,7 @@ final class CrashSafetyEndToEndTests: XCTestCase {
             try Self.waitUntil("\(mode): the killed processes are gone") { Self.labProcesses(lab).isEmpty }
             if mode == .ebpf {
                 // Their redirectors gone, the programs stay attached to the lab's devices: what `down` must free.
-                XCTAssertFalse(EBPFRedirection.abandonedPrograms().isEmpty, "the killed redirectors' programs are still attached")
+                XCTAssertFalse(BPFRedirector.abandonedPrograms().isEmpty, "the killed redirectors' programs are still attached")
             }
             try Harness.meshlab("down", lab)
             try Harness.meshlab("clean")
@@ -114,7 +114,7 @@ final class CrashSafetyEndToEndTests: XCTestCase {
 
     /// The phase a lab's state file records (starting, running, stopping), nil without one.
     private static func phase(of lab: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: "\(LabPaths.root)/\(lab)/state.json"),
+        guard let data = FileManager.default.contents(atPath: "\(Naming.stateRoot)/\(lab)/state.json"),
               let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
         return state["phase"] as? String
     }
@@ -177,18 +177,18 @@ final class CrashSafetyEndToEndTests: XCTestCase {
         let marker = Naming.marker(lab: lab)
         let marked = try Residue.scan { $0 == marker ? $0 : nil }.filter { $0.lab != nil }.map { "netns \($0.name) marked \(marker)" }
         let scratch = NetworkNamespace.list().filter { $0.hasPrefix(Residue.scratchNetnsPrefix) }.map { "scratch netns \($0)" }
-        let staging = ((try? FileManager.default.contentsOfDirectory(atPath: LabPaths.root)) ?? [])
-            .filter { $0.hasPrefix(".") && $0.hasSuffix("-\(lab)") }.map { "staging folder \(LabPaths.root)/\($0)" }
+        let staging = ((try? FileManager.default.contentsOfDirectory(atPath: Naming.stateRoot)) ?? [])
+            .filter { $0.hasPrefix(".") && $0.hasSuffix("-\(lab)") }.map { "staging folder \(Naming.stateRoot)/\($0)" }
         let processes = labProcesses(lab).map { "process \($0): \(commandLine($0).joined(separator: " "))" }
         let netnsless = meshlabProcessesInUnnamedNetns().map { "process \($0) in a deleted netns: \(commandLine($0).joined(separator: " "))" }
-        let programs = EBPFRedirection.abandonedPrograms().map { "eBPF program \($0)" }
-        let objects = EBPFRedirection.abandonedObjectFiles().map { "half-compiled eBPF object \($0)" }
+        let programs = BPFRedirector.abandonedPrograms().map { "eBPF program \($0)" }
+        let objects = BPFRedirector.abandonedObjectFiles().map { "half-compiled eBPF object \($0)" }
         return try Harness.residue(of: lab) + marked + scratch + staging + processes + netnsless + programs + objects + pins()
     }
 
     /// Pins under /sys/fs/bpf named like MeshLab's programs or maps (MeshLab pins nothing).
     private static func pins() -> [String] {
-        let names = EBPFRedirection.programNames.union(["app_info", "ztunnel_info", "host_ip_info", "counters", "meshlab"])
+        let names = BPFRedirector.programNames.union(["app_info", "ztunnel_info", "host_ip_info", "counters", "meshlab"])
         let found = FileManager.default.enumerator(atPath: "/sys/fs/bpf")?.allObjects.compactMap { $0 as? String } ?? []
         return found.filter { path in names.contains { path.contains($0) } }.map { "pin /sys/fs/bpf/\($0)" }
     }

@@ -73,7 +73,7 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
             XCTAssertEqual(try Harness.residue(of: "suite-\(mode.lowercased())"), [])
         }
         XCTAssertEqual(try Harness.rootNetworkSnapshot(), before, "the root netns is untouched")
-        let programs = Set(EBPFRedirection.loadedProgramNames())
+        let programs = Set(BPFRedirector.loadedProgramNames())
         XCTAssertTrue(programs.isDisjoint(with: ["app_outbound", "app_inbound", "ztunnel_host_in", "ztunnel_tproxy"]), "programs left loaded: \(programs)")
     }
 
@@ -81,17 +81,18 @@ final class NodeRedirectionEndToEndTests: XCTestCase {
         let lab = "ebpf-redirection"
         try Harness.meshlab("up", lab)
         defer { _ = try? Harness.meshlab("down", lab, expect: nil) }
-        let programs = EBPFRedirection.loadedProgramNames()
+        let programs = BPFRedirector.loadedProgramNames()
         for name in ["app_outbound", "app_inbound", "ztunnel_host_in", "ztunnel_tproxy"] {
             XCTAssertTrue(programs.contains(name), "\(name) loaded: \(programs)")
         }
 
         // With no ztunnel registered, a captured pod's traffic is dropped, not sent around ztunnel.
-        let before = try XCTUnwrap(RedirectorControl.request(lab: lab, node: "node-a").ebpf)
-        _ = try RedirectorControl.request(lab: lab, node: "node-a", RedirectorRequest(ztunnelRegistered: false))
+        let redirector = Naming.redirectorSocket(lab: lab, node: "node-a")
+        let before = try XCTUnwrap(RedirectorControl.request(at: redirector).ebpf)
+        _ = try RedirectorControl.request(RedirectorRequest(ztunnelRegistered: false), at: redirector)
         let dropped = try Harness.calls(lab: lab, from: "mesh/sleep", "http://10.244.1.2:8000/", ["--timeout", "1"], expect: 1)
         XCTAssertEqual(dropped.map(\.outcome), [.timeout])
-        let after = try XCTUnwrap(RedirectorControl.request(lab: lab, node: "node-a", RedirectorRequest(ztunnelRegistered: true)).ebpf)
+        let after = try XCTUnwrap(RedirectorControl.request(RedirectorRequest(ztunnelRegistered: true), at: redirector).ebpf)
         XCTAssertGreaterThan(after["outbound_dropped"] ?? 0, before["outbound_dropped"] ?? 0)
         XCTAssertEqual(try Harness.calls(lab: lab, from: "mesh/sleep", "http://10.244.1.2:8000/").map(\.outcome), [.ok], "registered again, it flows")
 

@@ -1,6 +1,6 @@
 import Dataplane
 import Foundation
-@testable import MeshLabCLI
+import Benchmarks
 import XCTest
 
 /// `bench ztunnel` judges the targets on the figures of its own run.

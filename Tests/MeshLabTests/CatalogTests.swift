@@ -21,6 +21,6 @@ final class CatalogTests: XCTestCase {
     }
 
     func testScaleLabValidatesAtBenchmarkSizes() {
-        for pods in [100, 500] { XCTAssertEqual(validate(scaleLab(pods: pods)), [], "\(pods) pods") }
+        for pods in [100, 500] { XCTAssertEqual(validate(BenchLabs.scale(pods: pods)), [], "\(pods) pods") }
     }
 }

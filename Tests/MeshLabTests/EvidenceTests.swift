@@ -1,5 +1,6 @@
 @testable import Assertions
 @testable import Dataplane
+import MeshLab
 import XCTest
 
 /// The judges of the kernel-side expectations, on evidence built by hand: each passes on what
@@ -128,9 +129,9 @@ final class GeneveHeaderTests: XCTestCase {
 /// What the redirector writes into the eBPF maps, byte for byte as the C structs read it.
 final class EBPFMapEncodingTests: XCTestCase {
     func testEndpointsAreIfindexThenMacThenPaddingAndAddressesAreInNetworkOrder() throws {
-        XCTAssertEqual(EBPFRedirection.endpoint(ifindex: 7, mac: [2, 0, 0, 0, 0, 9]), [7, 0, 0, 0, 2, 0, 0, 0, 0, 9, 0, 0])
-        XCTAssertEqual(try EBPFRedirection.ipv4("10.244.1.2"), [10, 244, 1, 2])
-        XCTAssertThrowsError(try EBPFRedirection.ipv4("node-a"))
+        XCTAssertEqual(BPFRedirector.endpoint(ifindex: 7, mac: [2, 0, 0, 0, 0, 9]), [7, 0, 0, 0, 2, 0, 0, 0, 0, 9, 0, 0])
+        XCTAssertEqual(try BPFRedirector.ipv4("10.244.1.2"), [10, 244, 1, 2])
+        XCTAssertThrowsError(try BPFRedirector.ipv4("node-a"))
     }
 }
 
@@ -149,5 +150,9 @@ final class InPodRulesTests: XCTestCase {
         let established = tproxy.firstIndex { $0.contains("--ctstate RELATED,ESTABLISHED -j ACCEPT") }!
         let inbound = tproxy.firstIndex { $0.contains("TPROXY --on-port 15006") }!
         XCTAssertLessThan(established, inbound, "the ctstate rule serves later packets before TPROXY sees them")
+    }
+
+    func testTheRulesLetByTheMarkZTunnelPutsOnItsSockets() {
+        XCTAssertEqual(InPodRedirection.ztunnelMark, "0x\(String(PodSockets.mark, radix: 16))/0xfff")
     }
 }

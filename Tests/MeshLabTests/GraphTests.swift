@@ -1,7 +1,7 @@
 import Foundation
 import Labs
 import MeshLab
-@testable import MeshLabCLI
+import MeshLabRuntime
 import XCTest
 
 final class GraphTests: XCTestCase {
@@ -32,7 +32,7 @@ final class GraphTests: XCTestCase {
     }
 
     func testNoMeshMeansNoZTunnelsInThePicture() throws {
-        let plain = TopologyGraph(topology: try Topology(scaleLab(pods: 4)))
+        let plain = TopologyGraph(topology: try Topology(BenchLabs.scale(pods: 4)))
         XCTAssertFalse(plain.dot().contains("ztunnel"))
         XCTAssertFalse(plain.mermaid().contains("HBONE"))
     }

@@ -59,12 +59,23 @@ final class PlanTests: XCTestCase {
             Namespace("x") { Pod("l", node: "a", app: .client) }
         })
         let plan = Plan(lab)
-        XCTAssertEqual(plan.redirection, [
-            .nodeIptables(node: "a", netns: "n-a", ztunnelNetns: "n-ztunnel-a", ztunnelIP: "10.244.0.254", ztunnelVeth: "ztunnel0"),
-            .nodeIptables(node: "b", netns: "n-b", ztunnelNetns: "n-ztunnel-b", ztunnelIP: "10.244.1.254", ztunnelVeth: "ztunnel1"),
-            .enroll(netns: "n-a", pod: "m/c", ip: "10.244.0.2"),
-            .enroll(netns: "n-b", pod: "m/s", ip: "10.244.1.2"),
-        ], "the pod outside the mesh is not enrolled; nothing runs inside pods")
+        XCTAssertEqual(plan.redirection.map(\.netns), ["n-ztunnel-a", "n-a", "n-ztunnel-b", "n-b", "n-a", "n-b"],
+                       "ztunnel and node setup per node, then enrollments; the pod outside the mesh is not enrolled; nothing runs inside pods")
+        let node = plan.redirection[1].ops
+        XCTAssertEqual(node.filter { if case .tap = $0 { true } else { false } }, [
+            .tap(name: "istioin", alias: "meshlab:n:istioin", mtu: 1450), .tap(name: "istioout", alias: "meshlab:n:istioout", mtu: 1450),
+        ])
+        let ipset = try XCTUnwrap(node.firstIndex(of: .ipsetCreate(name: "ztunnel-pods-ips", type: "hash:ip")))
+        let rules = try XCTUnwrap(node.firstIndex { if case .iptablesRestore = $0 { true } else { false } })
+        XCTAssertLessThan(ipset, rules, "the ipset exists before the rules that match it")
+        XCTAssertTrue(node.contains(.rule(priority: 103, fwmark: nil, mask: nil, table: 100)))
+        XCTAssertTrue(node.contains(.route(destination: nil, gateway: "10.244.0.254", device: "ztunnel0", table: 102)))
+        XCTAssertEqual(plan.redirection[4].ops, [
+            .ipsetAdd(name: "ztunnel-pods-ips", entries: ["10.244.0.2"]),
+            .route(destination: "10.244.0.2/32", gateway: "192.168.126.2", device: "istioin", table: 100),
+        ])
+        XCTAssertTrue(plan.redirection[0].ops.contains(.localDelivery(table: 100)))
+        XCTAssertTrue(plan.redirectorCalls.isEmpty, "iptables mode attaches no programs")
         XCTAssertEqual(plan.processes.filter { $0.name.hasPrefix("redirector-") }.map(\.netns), ["n-a", "n-b"])
         XCTAssertTrue(plan.processes.first { $0.name == "ztunnel-a" }!.arguments.contains("iptables"))
         XCTAssertTrue(Plan(try Topology(Lab("i") { Node("a"); Namespace("m", mode: .ambient) { Pod("c") } })).processes.allSatisfy {
@@ -77,10 +88,34 @@ final class PlanTests: XCTestCase {
             Node("a")
             Namespace("m", mode: .ambient) { Pod("c", node: "a", app: .client) }
         }))
-        XCTAssertEqual(plan.redirection, [.ebpfZTunnel(netns: "e-ztunnel-a")], "pods are enrolled by the redirector, not by rules")
+        XCTAssertEqual(plan.redirection.map(\.netns), ["e-ztunnel-a"], "pods are captured by programs, not by rules")
+        XCTAssertEqual(plan.redirection[0].ops.suffix(2), [.rule(priority: 32764, fwmark: 0x400, mask: 0xfff, table: 100), .localDelivery(table: 100)])
+        let call = try XCTUnwrap(plan.redirectorCalls.first)
+        XCTAssertEqual(plan.redirectorCalls.count, 1)
+        XCTAssertEqual(call.node, "a")
+        XCTAssertEqual(call.attach.map { "\($0.program) \($0.netns) \($0.device) \($0.ingress ? "ingress" : "egress")" }, [
+            "ztunnel_host_ingress e-a ztunnel0 ingress", "ztunnel_tproxy e-ztunnel-a eth0 ingress",
+            "app_outbound e-a veth0 ingress", "app_inbound e-a veth0 egress",
+        ], "ztunnel's programs first, then each captured pod's on its host veth")
+        XCTAssertEqual(call.enroll.map(\.ip), ["10.244.0.2"])
+        XCTAssertEqual(call.enroll.map(\.netns), ["e-m-c"])
         let redirector = try XCTUnwrap(plan.processes.first { $0.name == "redirector-a" })
         XCTAssertEqual(redirector.netns, "e-a")
         XCTAssertTrue(redirector.arguments.joined(separator: " ").contains("--redirect ebpf --ztunnel-netns e-ztunnel-a --ztunnel-ip 10.244.0.254 --ztunnel-veth ztunnel0"))
+    }
+
+    func testInPodModesListTheirRuleBatchAndPolicyRoutingInEachCapturedPod() throws {
+        for (mode, rules) in [(RedirectionMode.inpod, InPodRedirection.rules), (.inpodTproxy, InPodRedirection.tproxyRules)] {
+            let plan = Plan(try Topology(Lab("i", settings: LabSettings(redirect: mode)) {
+                Node("a")
+                Namespace("m", mode: .ambient) { Pod("c", node: "a", app: .client) }
+                Namespace("x") { Pod("l", node: "a", app: .client) }
+            }))
+            XCTAssertEqual(plan.redirection, [NetnsOps(netns: "i-m-c", ops: [
+                .iptablesRestore(rules: rules), .rule(priority: 32764, fwmark: 0x111, mask: 0xfff, table: 100), .localDelivery(table: 100),
+            ])], "only the ambient pod is captured, by its own rules")
+            XCTAssertTrue(plan.redirectorCalls.isEmpty)
+        }
     }
 
     func testAWaypointIsAnUncapturedPodRunningTheWaypointThatItsNamespaceUses() throws {

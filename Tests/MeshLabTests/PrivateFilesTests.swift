@@ -1,7 +1,8 @@
 @testable import Dataplane
 import Foundation
 import Glibc
-@testable import MeshLabCLI
+import Assertions
+import MeshLabRuntime
 import XCTest
 
 /// Keys and control sockets are root's alone, from the moment they exist; an evidence bundle never

@@ -1,5 +1,5 @@
 import Foundation
-@testable import MeshLabCLI
+import MeshLabRuntime
 import XCTest
 
 /// Which labs are up is read from the state root: a directory per lab, nothing else.

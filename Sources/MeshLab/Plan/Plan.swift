@@ -11,11 +11,17 @@ public struct Plan: Codable, Hashable, Sendable {
     public var links: [NetnsOps]
     /// Phase 3: addresses and routes, once every link exists.
     public var addressing: [NetnsOps]
-    /// Phase 4: traffic redirection: node-level setup first (tunnels, rules), then per ambient pod.
-    public var redirection: [Redirection]
+    /// The redirection mode every redirection step below comes from.
+    public var redirect: RedirectionMode
+    /// Phase 4: traffic redirection, the mode's devices, rule sets, marks and routes, in order per
+    /// netns (netns in parallel): node-level setup first, then each captured pod.
+    public var redirection: [NetnsOps]
     /// Phase 5: the bundled processes: apps, one ztunnel per node, and in node-level modes one redirector per node.
     public var processes: [ProcessSpec]
-    /// Phase 6: the mesh config pushed to each ztunnel (by node), once all are running.
+    /// Phase 6: eBPF mode, what each node's redirector (which holds the loaded programs) attaches
+    /// to tc hooks and records in its maps, once it runs.
+    public var redirectorCalls: [RedirectorCall]
+    /// Phase 7: the mesh config pushed to each ztunnel (by node), once all are running.
     public var ztunnelNodes: [String]
 
     /// Every netns the lab owns, in creation order.
@@ -34,44 +40,6 @@ public struct Sysctl: Codable, Hashable, Sendable {
     public init(key: String, value: String) {
         self.key = key
         self.value = value
-    }
-}
-
-/// Operations to run from inside one netns, in order.
-public struct NetnsOps: Codable, Hashable, Sendable {
-    public var netns: String
-    public var ops: [NetOp]
-}
-
-public enum NetOp: Codable, Hashable, Sendable {
-    /// A Linux bridge, created up.
-    case bridge(name: String, alias: String)
-    /// A veth pair; `peer` is created directly inside `peerNetns`, down until an `up` op there.
-    case veth(name: String, alias: String, peer: String, peerNetns: String, master: String?)
-    case up(device: String)
-    case address(device: String, cidr: String)
-    /// A route to `destination` (nil = default) via `gateway`, or on-link through `device` when gateway is nil.
-    case route(destination: String?, gateway: String?, device: String)
-}
-
-/// Redirection to set up, each in one netns.
-public enum Redirection: Codable, Hashable, Sendable {
-    /// In-pod mode: rules and policy routing inside an ambient pod's netns; inbound by REDIRECT, or
-    /// by TPROXY behind a conntrack ESTABLISHED rule (the older form).
-    case inPod(netns: String, pod: String, tproxy: Bool)
-    /// Node iptables mode, on a node: the Geneve tunnels to ztunnel's netns, the pod ipset, marks and
-    /// policy routing; inside ztunnel's netns: the tunnel ends, TPROXY rules and local delivery.
-    case nodeIptables(node: String, netns: String, ztunnelNetns: String, ztunnelIP: String, ztunnelVeth: String)
-    /// Node iptables mode: an ambient pod enrolled on its node (ipset entry, route into `istioin`).
-    case enroll(netns: String, pod: String, ip: String)
-    /// eBPF mode, inside ztunnel's netns: packets the programs assign to its sockets (mark 0x400) are
-    /// delivered locally. (The programs themselves are the redirector's, attached when it starts.)
-    case ebpfZTunnel(netns: String)
-
-    public var netns: String {
-        switch self {
-        case .inPod(let netns, _, _), .nodeIptables(_, let netns, _, _, _), .enroll(let netns, _, _), .ebpfZTunnel(let netns): netns
-        }
     }
 }
 

@@ -48,7 +48,7 @@ extension Plan {
         // ptp routing: every host veth holds the node's gateway /32; each pod is a /32 route on its veth;
         // other nodes' pod blocks go via their underlay address.
         addressing = topology.nodes.map { node in
-            var ops: [NetOp] = infrastructure
+            var ops: [KernelOp] = infrastructure
                 ? [.up(device: Naming.nodeUplink), .address(device: Naming.nodeUplink, cidr: "\(node.underlayIP)/\(topology.underlay.cidr.prefix)")]
                 : []
             let local = pods.filter { $0.node == node.name }.map { ($0.hostVeth, $0.ip) }
@@ -73,44 +73,32 @@ extension Plan {
             ])
         }
 
-        let ambient = pods.filter { $0.mode == .ambient }
-        // Sidecar injection's REDIRECT rules (outbound → 15001, inbound → 15006), in every mode: the
-        // in-pod ambient rules were modelled on them.
-        let sidecarRules = pods.filter { $0.mode == .sidecar }.map { Redirection.inPod(netns: $0.netns, pod: $0.id, tproxy: false) }
         let mode = topology.settings.redirect
-        switch mode {
-        case .inpod, .inpodTproxy:
-            redirection = ambient.map { .inPod(netns: $0.netns, pod: $0.id, tproxy: mode == .inpodTproxy) }
-        case .ebpf:
-            redirection = ztunnels.map { .ebpfZTunnel(netns: $0.netns) }
-        case .iptables:
-            redirection = ztunnels.map { ztunnel in
-                .nodeIptables(node: ztunnel.node, netns: topology.node(named: ztunnel.node)!.netns, ztunnelNetns: ztunnel.netns,
-                              ztunnelIP: ztunnel.ip.description, ztunnelVeth: ztunnel.hostVeth)
-            } + ambient.map { .enroll(netns: topology.node(named: $0.node)!.netns, pod: $0.id, ip: $0.ip.description) }
-        }
-        redirection += sidecarRules
+        redirect = mode
+        let redirection = RedirectionSteps(topology, pods: pods, ztunnels: ztunnels, marker: marker)
+        self.redirection = redirection.kernel
+        redirectorCalls = redirection.redirectorCalls
 
         processes = pods.compactMap { pod in
             switch pod.app {
             case .echo(let ports):
-                ProcessSpec(name: "echo-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                ProcessSpec(name: Naming.echoProcess(pod: pod.id), netns: pod.netns,
                             arguments: ["echo", "--lab", lab, "--pod", pod.id, "--node", pod.node] + ports.flatMap { ["--port", String($0)] })
             case .waypoint:
-                ProcessSpec(name: "waypoint-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+                ProcessSpec(name: Naming.proxyProcess(role: .waypoint, pod: pod.id), netns: pod.netns,
                             arguments: ["waypoint", "--lab", lab, "--pod", pod.id, "--node", pod.node])
             case .none, .client:
                 nil
             }
         } + pods.filter { $0.mode == .sidecar }.map { pod in
-            ProcessSpec(name: "sidecar-\(pod.namespace)-\(pod.name)", netns: pod.netns,
+            ProcessSpec(name: Naming.proxyProcess(role: .sidecar, pod: pod.id), netns: pod.netns,
                         arguments: ["sidecar", "--lab", lab, "--pod", pod.id, "--node", pod.node])
         } + ztunnels.map {
-            ProcessSpec(name: "ztunnel-\($0.node)", netns: $0.netns,
+            ProcessSpec(name: Naming.ztunnelProcess(node: $0.node), netns: $0.netns,
                         arguments: ["ztunnel", "--lab", lab, "--node", $0.node, "--redirect", mode.rawValue])
         } + (mode.isInPod ? [] : ztunnels.map { ztunnel in
             // iptables: the userspace Geneve endpoint; ebpf: the programs' loader and map keeper.
-            ProcessSpec(name: "redirector-\(ztunnel.node)", netns: topology.node(named: ztunnel.node)!.netns,
+            ProcessSpec(name: Naming.redirectorProcess(node: ztunnel.node), netns: topology.node(named: ztunnel.node)!.netns,
                         arguments: ["redirector", "--lab", lab, "--node", ztunnel.node, "--redirect", mode.rawValue,
                                     "--ztunnel-netns", ztunnel.netns, "--ztunnel-ip", ztunnel.ip.description, "--ztunnel-veth", ztunnel.hostVeth,
                                     "--node-ip", topology.node(named: ztunnel.node)!.gateway.description])

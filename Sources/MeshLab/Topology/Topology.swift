@@ -191,5 +191,5 @@ public struct Topology: Codable, Hashable, Sendable {
     /// The pods of sidecar namespaces (`namespace/name`), each with its own sidecar proxy.
     public var sidecars: [String] { pods.filter { $0.mode == .sidecar }.map(\.id) }
     /// Every proxy besides the ztunnels that takes mesh config: waypoints and sidecars, by role.
-    public var proxies: [(role: String, pod: String)] { waypoints.map { ("waypoint", $0) } + sidecars.map { ("sidecar", $0) } }
+    public var proxies: [(role: Naming.ProxyRole, pod: String)] { waypoints.map { (.waypoint, $0) } + sidecars.map { (.sidecar, $0) } }
 }

@@ -1,0 +1,63 @@
+import Dataplane
+import MeshLab
+
+/// Compiles a lab's topology into the mesh config ztunnels receive (what istiod derives from
+/// pods, namespaces and services).
+package enum MeshConfigCompiler {
+    package static func compile(_ topology: Topology, version: Int) -> MeshConfig {
+        let workloads = topology.pods.map { pod in
+            Workload(uid: pod.id, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, node: pod.node,
+                     address: pod.ip.description, tunnel: pod.mode == .ambient ? .hbone : .none, netns: pod.netns, labels: pod.labels,
+                     waypoint: pod.waypoint, sidecar: pod.mode == .sidecar, proxyProtocolPort: pod.waypointProxyPort)
+        }
+        let services = topology.services.map { service in
+            MeshService(name: service.name, namespace: service.namespace, hostname: service.hostname, vips: [service.vip.description],
+                        ports: service.ports.map { .init(port: $0.port, targetPort: $0.targetPort) }, endpoints: service.endpoints,
+                        waypoint: service.waypoint)
+        }
+        return MeshConfig(version: version, trustDomain: topology.settings.trustDomain, workloads: workloads, services: services,
+                          policies: topology.policies.map(authorization),
+                          routes: topology.routes.map { resolved in
+                              ServiceRoute(name: "\(resolved.namespace)/\(resolved.route.name)", namespace: resolved.namespace,
+                                           service: "\(resolved.route.service).\(resolved.namespace).svc.cluster.local", rules: resolved.route.rules)
+                          })
+    }
+
+    /// The ztunnel form of a policy: each rule's sources become one clause and its operations another.
+    package static func authorization(_ resolved: Topology.PolicyInfo) -> Authorization {
+        let policy = resolved.policy
+        let scope: Authorization.Scope = policy.selector != nil ? .workloadSelector : resolved.namespace == rootNamespace ? .global : .namespace
+        let rules = policy.rules.map { rule in
+            var clauses: [Authorization.Clause] = []
+            if !rule.from.isEmpty {
+                clauses.append(.init(rule.from.map { source in
+                    var match = Authorization.Match()
+                    match.principals = source.principals
+                    match.notPrincipals = source.notPrincipals
+                    match.namespaces = source.namespaces
+                    match.notNamespaces = source.notNamespaces
+                    match.sourceIPs = source.ipBlocks
+                    match.notSourceIPs = source.notIpBlocks
+                    return match
+                }))
+            }
+            if !rule.to.isEmpty {
+                clauses.append(.init(rule.to.map { operation in
+                    var match = Authorization.Match()
+                    match.destinationPorts = operation.ports
+                    match.notDestinationPorts = operation.notPorts
+                    (match.methods, match.notMethods) = (operation.methods, operation.notMethods)
+                    (match.paths, match.notPaths) = (operation.paths, operation.notPaths)
+                    return match
+                }))
+            }
+            return Authorization.Rule(clauses)
+        }
+        return Authorization(name: policy.name, namespace: resolved.namespace, scope: scope, workloads: resolved.selectedPods,
+                             action: policy.action == .allow ? .allow : .deny, dryRun: policy.dryRun, rules: rules,
+                             waypoint: policy.waypoint.map { "\(resolved.namespace)/\($0)" })
+    }
+
+    /// Policies here apply mesh-wide, as in Istio's root namespace.
+    package static let rootNamespace = "istio-system"
+}
