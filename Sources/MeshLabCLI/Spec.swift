@@ -4,18 +4,22 @@ import MeshLab
 import MeshLabRuntime
 
 struct Spec: ParsableCommand {
-    package static let configuration = CommandConfiguration(
-        abstract: "Print a lab's LabSpec, topology or plan as JSON, after validating it. Creates nothing.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a lab's LabSpec or topology as JSON, or the plan `up` would apply, after validating it. Creates nothing.",
+        discussion: "The plan lists every kernel operation in order, as the command that would do it inside its netns; --json prints it as data.")
 
-    package enum Stage: String, ExpressibleByArgument, CaseIterable { case spec, topology, plan }
+    enum Stage: String, ExpressibleByArgument, CaseIterable { case spec, topology, plan }
 
     @Argument(help: "Built-in lab name or lab file path.")
-    package var lab: String?
+    var lab: String?
 
     @Option(help: "What to print: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
-    package var stage: Stage = .spec
+    var stage: Stage = .spec
 
-    package func run() throws {
+    @Flag(help: "Print the plan as JSON (the spec and topology always are).")
+    var json = false
+
+    func run() throws {
         try reportingErrors {
             let (spec, _) = try LabLoader(progress: say).load(lab)
             let topology = try Topology(spec)
@@ -25,7 +29,9 @@ struct Spec: ParsableCommand {
             switch stage {
             case .spec: data = try encoder.encode(spec)
             case .topology: data = try encoder.encode(topology)
-            case .plan: data = try encoder.encode(Plan(topology))
+            case .plan:
+                guard json else { return print(PlanListing(plan: Plan(topology)).text()) }
+                data = try encoder.encode(Plan(topology))
             }
             print(String(decoding: data, as: UTF8.self))
         }

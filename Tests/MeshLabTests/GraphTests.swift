@@ -36,4 +36,16 @@ final class GraphTests: XCTestCase {
         XCTAssertFalse(plain.dot().contains("ztunnel"))
         XCTAssertFalse(plain.mermaid().contains("HBONE"))
     }
+
+    func testThePlanListingShowsEveryPhaseInOrderWithTheRulesThemselves() throws {
+        let listing = PlanListing(plan: Plan(try Topology(LabCatalog.lab(named: "ebpf-redirection")!))).text()
+        let phases = ["1. network namespaces", "2. links", "3. addresses and routes", "4. redirection (ebpf)", "5. processes", "6. eBPF", "7. lab CA"]
+        let positions = phases.map { listing.range(of: $0)?.lowerBound }
+        XCTAssertFalse(positions.contains(nil), listing)
+        XCTAssertEqual(positions.compactMap { $0 }, positions.compactMap { $0 }.sorted(), "phases in the order `up` runs them")
+        XCTAssertTrue(listing.contains("tc filter add dev veth0 ingress bpf da obj ambient_redirect.o sec app_outbound"), listing)
+        let inPod = PlanListing(plan: Plan(try Topology(LabCatalog.lab(named: "ambient-basic")!))).text()
+        XCTAssertTrue(inPod.contains(InPodRedirection.rules.split(separator: "\n").first { $0.contains("REDIRECT --to-ports 15006") }!), inPod)
+        XCTAssertFalse(inPod.contains("6. eBPF"))
+    }
 }

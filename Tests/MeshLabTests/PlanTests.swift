@@ -118,6 +118,18 @@ final class PlanTests: XCTestCase {
         }
     }
 
+    func testEachKernelOperationReadsAsTheCommandThatDoesItByHand() {
+        XCTAssertEqual(KernelOp.rule(priority: 32764, fwmark: 0x111, mask: 0xfff, table: 100).description,
+                       "ip rule add priority 32764 fwmark 0x111/0xfff lookup 100")
+        XCTAssertEqual(KernelOp.rule(priority: 103, fwmark: nil, mask: nil, table: 100).description, "ip rule add priority 103 lookup 100")
+        XCTAssertEqual(KernelOp.route(destination: nil, gateway: "192.168.127.2", device: "istioout", table: 101).description,
+                       "ip route add default via 192.168.127.2 dev istioout table 101")
+        XCTAssertEqual(KernelOp.localDelivery(table: 100).description, "ip route add local 0.0.0.0/0 dev lo table 100")
+        XCTAssertEqual(KernelOp.ipsetAdd(name: "s", entries: ["10.0.0.1", "10.0.0.2"]).description,
+                       "ipset add s 10.0.0.1 -exist\nipset add s 10.0.0.2 -exist")
+        XCTAssertEqual(KernelOp.iptablesRestore(rules: "*nat\nCOMMIT\n").description, "iptables-restore --noflush <<'EOF'\n*nat\nCOMMIT\nEOF")
+    }
+
     func testAWaypointIsAnUncapturedPodRunningTheWaypointThatItsNamespaceUses() throws {
         let topology = try Topology(Lab("w") {
             Node("a")
