@@ -15,17 +15,17 @@ package struct Bench: ParsableCommand {
 }
 
 struct BenchUp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "up",
         abstract: "Time `up` and `down` of bare-pod labs against `ip -batch` creating the same netns and veth pairs.")
 
     @Option(name: .customLong("pods"), help: "Lab sizes in pods (repeatable).")
-    package var sizes: [Int] = [100, 500]
+    var sizes: [Int] = [100, 500]
 
     @Option(help: "Runs per size; the median is reported.")
-    package var runs = 3
+    var runs = 3
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             var rows: [[String]] = []
             for pods in sizes {
@@ -60,13 +60,13 @@ struct BenchUp: ParsableCommand {
 
 /// The baseline: what a shell script does with iproute2 — one `ip -batch` for the netns, one per
 /// node netns for its veth pairs (peers created straight into the pod netns), one for removal.
-package struct IPBatchBaseline {
-    package var topology: Topology
+struct IPBatchBaseline {
+    var topology: Topology
     private var prefix: String { "ipb-\(topology.lab)" }
 
     private func netns(_ name: String) -> String { "\(prefix)-\(name)" }
 
-    package func up() throws {
+    func up() throws {
         let names = [netns("underlay")] + topology.nodes.map { netns($0.name) } + topology.pods.map { netns($0.id.replacingOccurrences(of: "/", with: "-")) }
         try ip([], names.map { "netns add \($0)" })
         try ip(["-n", netns("underlay")], topology.nodes.map { "link add \($0.underlayPort) type veth peer name eth0 netns \(netns($0.name))" })
@@ -77,7 +77,7 @@ package struct IPBatchBaseline {
         }
     }
 
-    package func down() throws {
+    func down() throws {
         let names = (try FileManager.default.contentsOfDirectory(atPath: "/run/netns")).filter { $0.hasPrefix(prefix + "-") }
         try ip([], names.map { "netns del \($0)" })
     }

@@ -9,39 +9,39 @@ import MeshLabRuntime
 import Netns
 
 struct BenchRedirect: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "redirect",
-        abstract: "Seed 000's table: HTTP latency at a fixed rate and the maximum requests per second, same node and cross node, without a mesh and in each redirection mode.",
+        abstract: "The eBPF-redirection article's table: HTTP latency at a fixed rate and the maximum requests per second, same node and cross node, without a mesh and in each redirection mode.",
         discussion: """
             One lab per mode, the same pods: a client and an echo server on node-a, another echo server on node-b. \
             Keep-alive HTTP/1.1 from MeshLab's client in the client pod (latency includes any waiting behind a slow answer). \
-            Ratios are against no mesh, measured in the same run. Seed 000 reports eBPF a bit faster than iptables, \
+            Ratios are against no mesh, measured in the same run. The article reports eBPF a bit faster than iptables, \
             especially on the same node; the target is eBPF ≤ iptables on both paths.
             """)
 
     @Option(help: "Requests per second for the latency measurement.")
-    package var rate = 1000.0
+    var rate = 1000.0
 
     @Option(help: "Keep-alive connections for the latency measurement.")
-    package var connections = 4
+    var connections = 4
 
     @Option(help: "Keep-alive connections for the maximum-rate measurement.")
-    package var maxConnections = 16
+    var maxConnections = 16
 
     @Option(help: "Seconds per measurement.")
-    package var duration = 3.0
+    var duration = 3.0
 
     @Option(help: "Measurements per mode and path, interleaved across modes; the median of each figure is reported.")
-    package var runs = 3
+    var runs = 3
 
-    package struct Row {
-        package var mode: String
-        package var path: String
-        package var fixed: LoadSummary
-        package var maximum: LoadSummary
+    struct Row {
+        var mode: String
+        var path: String
+        var fixed: LoadSummary
+        var maximum: LoadSummary
     }
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             // Every mode's lab is up at once (distinct names), so the runs can be interleaved: a noisy
             // moment on this machine then hits every mode, not just one.
@@ -85,7 +85,7 @@ struct BenchRedirect: ParsableCommand {
         return summary
     }
 
-    package static func report(_ rows: [Row], rate: Double) -> String {
+    static func report(_ rows: [Row], rate: Double) -> String {
         let baseline = { (path: String) in rows.first { $0.mode == "no mesh" && $0.path == path }! }
         let cell = { (value: Double, base: Double, format: String) in String(format: "\(format) (%.2f×)", value, value / base) }
         let table = Table(["MODE", "PATH", "P50 ms", "P90 ms", "P99 ms", "MAX REQ/s", "ERRORS"], rows.map { row in

@@ -8,7 +8,7 @@ import MeshLabCLI
 import MeshLabRuntime
 
 struct BenchWaypoint: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "waypoint",
         abstract: "Keep-alive HTTP through ztunnel only, ztunnel + waypoint, and sidecar → sidecar; the waypoint's cost per 1000 requests.",
         discussion: """
@@ -20,16 +20,16 @@ struct BenchWaypoint: ParsableCommand {
             """)
 
     @Option(help: "Rounds; each figure is the median over them.")
-    package var rounds = 3
+    var rounds = 3
 
     @Option(help: "Seconds per run.")
-    package var seconds = 4.0
+    var seconds = 4.0
 
-    package func validate() throws {
+    func validate() throws {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (each figure is the median over the rounds)") }
     }
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let lab = BenchLabs.waypoint
             let orchestrator = Orchestrator(progress: say)

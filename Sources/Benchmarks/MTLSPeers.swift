@@ -8,12 +8,12 @@ import Netns
 /// The benchmark's comparison points: an stunnel pair and an haproxy pair doing mutual TLS 1.3 with
 /// certificates from the lab CA, between the plain client and echo pods. Each pair's client end
 /// listens on the client pod's loopback. Processes live in lab netns, so `down` removes them too.
-package struct MTLSPeers {
-    package struct Peer {
-        package var name: String
-        package var localPort: Int
+struct MTLSPeers {
+    struct Peer {
+        var name: String
+        var localPort: Int
         /// Both ends' processes (`ip netns exec` execs the tool, so these are its PIDs).
-        package var pids: [Int32]
+        var pids: [Int32]
     }
 
     private(set) var started: [Peer] = []
@@ -21,7 +21,7 @@ package struct MTLSPeers {
     private var processes: [Process] = []
     private let logs: URL
 
-    package init(directory: StateDirectory, topology: Topology) throws {
+    init(directory: StateDirectory, topology: Topology) throws {
         let folder = directory.file("peers")
         logs = directory.logs
         try PrivateFiles.makeDirectory(folder.path)  // it holds an issued key
@@ -87,7 +87,7 @@ package struct MTLSPeers {
                        hint: "run it by hand with `ip netns exec \(netns)` to see why")
     }
 
-    package func stop() {
+    func stop() {
         for process in processes where process.isRunning { process.terminate() }
     }
 }

@@ -2,14 +2,14 @@ import ArgumentParser
 import MeshLabRuntime
 
 struct Apply: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Change a running lab: add or remove pods, and push policies and services to its ztunnels.",
         discussion: "Nothing restarts. Open connections that the new policies deny are closed, as ztunnel does.")
 
     @Argument(help: "The lab file (or built-in name) with the changes.")
-    package var lab: String?
+    var lab: String?
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let (spec, _) = try LabLoader(progress: say).load(lab)
             let (version, added, removed) = try Orchestrator().apply(spec)

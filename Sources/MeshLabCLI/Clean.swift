@@ -2,7 +2,7 @@ import ArgumentParser
 import MeshLabRuntime
 
 struct Clean: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Remove what crashed labs left behind, and nothing else.",
         discussion: """
             Removes labs whose `up` died before finishing, and every network namespace and process of labs \
@@ -11,7 +11,7 @@ struct Clean: ParsableCommand {
             objects, lab-file compile folders). Labs that are up, and labs whose `up` is still running, stay.
             """)
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let removed = try Orchestrator().clean()
             say(removed.isEmpty ? "nothing to clean" : "removed: \(removed.joined(separator: ", "))")

@@ -6,54 +6,54 @@ import NIOPosix
 import Netns
 
 struct ClientApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "The bundled client: make calls and print each result as a JSON line.",
         discussion: "TARGET is http://IP:PORT/path, h2://IP:PORT/path, tcp://IP:PORT or IP:PORT. Exit status 0 only if every call succeeded.")
 
     @Argument(help: "Where to call.")
-    package var target: String
+    var target: String
 
     @Option(name: [.customShort("n"), .customLong("count")], help: "Number of calls, each on a new connection.")
-    package var count = 1
+    var count = 1
 
     @Option(help: "Bytes to send: the HTTP body, or the raw TCP payload echoed back.")
-    package var payload = 0
+    var payload = 0
 
     @Option(help: "Seconds before a call counts as timed out.")
-    package var timeout = 5.0
+    var timeout = 5.0
 
     @Option(help: "Raw TCP: seconds to hold each connection open after sending (a long-lived connection).")
-    package var hold = 0.0
+    var hold = 0.0
 
     @Option(help: "Raw TCP: how many calls may be open at once (default: one after another).")
-    package var concurrency = 1
+    var concurrency = 1
 
     @Flag(help: "Raw TCP: open every connection, echo once, print `held`, wait for stdin to close, then send again (a change is made meanwhile).")
-    package var holdUntilInput = false
+    var holdUntilInput = false
 
     @Option(help: "A marker to send in every call (raw TCP payload, HTTP header x-meshlab-canary), to look for on the wire.")
-    package var canary: String?
+    var canary: String?
 
     @Option(help: "HTTP load instead of calls: keep-alive connections for this many seconds, printing one LoadSummary line.")
-    package var duration: Double?
+    var duration: Double?
 
     @Option(help: "HTTP load: requests per second in total (default: as fast as answers come).")
-    package var rate: Double?
+    var rate: Double?
 
     @Option(help: "HTTP load: keep-alive connections.")
-    package var connections = 1
+    var connections = 1
 
     @Flag(help: "Print one summary line instead of a line per call.")
-    package var summary = false
+    var summary = false
 
     @Option(help: "HTTP method (default: GET, or POST with a payload).")
-    package var method: String?
+    var method: String?
 
     @Option(name: .customLong("header"), help: "An extra HTTP header as name:value (repeatable).")
-    package var headers: [String] = []
+    var headers: [String] = []
 
-    package func run() throws {
+    func run() throws {
         let client = try parse()
         raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency > 1 || connections > 1 ? 2 : 1)

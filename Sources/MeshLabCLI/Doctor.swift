@@ -4,9 +4,9 @@ import MeshLabRuntime
 import Netns
 
 struct Doctor: ParsableCommand {
-    package static let configuration = CommandConfiguration(abstract: "Check what this machine's kernel and tools can do for MeshLab.")
+    static let configuration = CommandConfiguration(abstract: "Check what this machine's kernel and tools can do for MeshLab.")
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let probe = try KernelProbe.run()
             print(Table(["", "FEATURE", "DETAIL"], probe.findings.map { [$0.available ? "ok" : "no", $0.feature, $0.detail] }).render())

@@ -2,12 +2,12 @@ import ArgumentParser
 import MeshLabRuntime
 
 struct Down: ParsableCommand {
-    package static let configuration = CommandConfiguration(abstract: "Remove a lab: processes, network namespaces, links, state.")
+    static let configuration = CommandConfiguration(abstract: "Remove a lab: processes, network namespaces, links, state.")
 
     @Argument(help: "The lab to remove (default: the only lab that is up).")
-    package var lab: String?
+    var lab: String?
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let name = try lab ?? RunningLabs.onlyOne()
             try Orchestrator().down(name)

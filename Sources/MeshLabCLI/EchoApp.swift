@@ -4,23 +4,23 @@ import NIOPosix
 import Netns
 
 struct EchoApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "echo",
         abstract: "The bundled echo server (started by `up` inside echo pods).")
 
     @Option(help: "The lab it belongs to (shown by `ps`).")
-    package var lab: String
+    var lab: String
 
     @Option(help: "namespace/pod this server runs as.")
-    package var pod: String
+    var pod: String
 
     @Option(help: "The node it runs on.")
-    package var node: String
+    var node: String
 
     @Option(name: .customLong("port"), help: "A port to serve (repeat for more).")
-    package var ports: [Int]
+    var ports: [Int]
 
-    package func run() throws {
+    func run() throws {
         raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channels = try EchoServer(pod: pod, node: node, ports: ports).start(group: group)

@@ -6,20 +6,20 @@ import MeshLabRuntime
 import Netns
 
 struct Exec: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Run a command inside a pod's or a node's network namespace.",
         discussion: "Example: meshlab exec ambient/sleep-a -- meshlab client http://10.244.1.3:8000")
 
     @Option(help: "The lab (default: the only lab that is up).")
-    package var lab: String?
+    var lab: String?
 
     @Argument(help: "namespace/pod, or a node name.")
-    package var target: String
+    var target: String
 
     @Argument(parsing: .postTerminator, help: "The command and its arguments.")
-    package var command: [String] = []
+    var command: [String] = []
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let labName = try lab ?? RunningLabs.onlyOne()
             let directory = StateDirectory(lab: labName)

@@ -3,19 +3,19 @@ import MeshLab
 import MeshLabRuntime
 
 struct Graph: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Draw a lab's topology as Graphviz DOT or Mermaid. Creates nothing.",
         discussion: "Example: meshlab graph ambient-basic | dot -Tsvg > lab.svg")
 
-    package enum Format: String, ExpressibleByArgument, CaseIterable { case dot, mermaid }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case dot, mermaid }
 
     @Argument(help: "Built-in lab name or lab file path (default: the default lab).")
-    package var lab: String?
+    var lab: String?
 
     @Option(help: "dot or mermaid.")
-    package var format: Format = .dot
+    var format: Format = .dot
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let (spec, _) = try LabLoader(progress: say).load(lab)
             let graph = TopologyGraph(topology: try Topology(spec))

@@ -5,10 +5,10 @@ import MeshLabRuntime
 
 /// Progress of `meshlab test` on stderr: on a terminal, the running check on one line that its
 /// result replaces; otherwise only the results, one per line (logs and CI stay clean).
-package struct LiveProgress {
-    package let terminal = isatty(STDERR_FILENO) == 1
+struct LiveProgress {
+    let terminal = isatty(STDERR_FILENO) == 1
 
-    package func show(_ progress: LabTesting.Progress) {
+    func show(_ progress: LabTesting.Progress) {
         switch progress {
         case .note(let text): say(clear + text)
         case .running(let check, let number, let total):

@@ -7,26 +7,26 @@ import NIOPosix
 import Netns
 
 struct WaypointApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "waypoint",
         abstract: "MeshLab's waypoint (started by `up` in a waypoint pod): HBONE in on 15008, L7 policy and routing, HBONE out to destinations.")
 
-    @OptionGroup package var pod: PodProxyOptions
+    @OptionGroup var pod: PodProxyOptions
 
-    package func run() throws {
+    func run() throws {
         // Its log ids read `waypoint <ns>/<name>-<n>`, so checks can name the hop.
         try pod.serve(role: "waypoint", ports: "HBONE 15008") { uid, netns in (.waypoint(uid: uid), .node(netns: netns)) }
     }
 }
 
 struct SidecarApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "sidecar",
         abstract: "MeshLab's sidecar (started by `up` in each pod of a sidecar namespace): outbound 15001, inbound 15006 and HBONE 15008, inside the pod.")
 
-    @OptionGroup package var pod: PodProxyOptions
+    @OptionGroup var pod: PodProxyOptions
 
-    package func run() throws {
+    func run() throws {
         try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { uid, _ in (.sidecar(uid: uid), .inPod) }
     }
 }
@@ -34,11 +34,11 @@ struct SidecarApp: ParsableCommand {
 /// What a proxy that lives in one pod is told, and how it runs: the ztunnel machinery in that pod's
 /// role, taking config pushes on its own socket and serving metrics on 15020.
 struct PodProxyOptions: ParsableArguments {
-    @Option(help: "The lab it belongs to.") package var lab: String
+    @Option(help: "The lab it belongs to.") var lab: String
     @Option(help: "Its pod (namespace/name).") var pod: String
-    @Option(help: "The node it runs on.") package var node: String
+    @Option(help: "The node it runs on.") var node: String
 
-    package func serve(role name: String, ports: String, _ shape: (_ uid: String, _ netns: String) -> (ProxyRole, CaptureMode)) throws {
+    func serve(role name: String, ports: String, _ shape: (_ uid: String, _ netns: String) -> (ProxyRole, CaptureMode)) throws {
         let (group, pool) = ZTunnelApp.proxyRuntime(blockingThreads: 2)
         let parts = pod.split(separator: "/").map(String.init)
         guard parts.count == 2 else { throw ValidationError("--pod is namespace/name") }

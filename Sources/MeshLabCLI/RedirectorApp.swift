@@ -6,7 +6,7 @@ import MeshLab
 import Netns
 
 struct RedirectorApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "redirector",
         abstract: "A node's redirector in node-level modes (started by `up` in the node's netns).",
         discussion: """
@@ -16,15 +16,15 @@ struct RedirectorApp: ParsableCommand {
             Answers on /run/meshlab/<lab>/redirector-<node>.sock.
             """)
 
-    @Option package var lab: String
-    @Option package var node: String
-    @Option(help: "iptables or ebpf.") package var redirect: String
-    @Option(help: "ztunnel's netns on this node.") package var ztunnelNetns: String
+    @Option var lab: String
+    @Option var node: String
+    @Option(help: "iptables or ebpf.") var redirect: String
+    @Option(help: "ztunnel's netns on this node.") var ztunnelNetns: String
     @Option(help: "ztunnel's address (the Geneve peer of the node).") var ztunnelIp: String
-    @Option(help: "The node's end of ztunnel's veth.") package var ztunnelVeth: String
-    @Option(help: "The node's address toward its pods and ztunnel.") package var nodeIp: String
+    @Option(help: "The node's end of ztunnel's veth.") var ztunnelVeth: String
+    @Option(help: "The node's address toward its pods and ztunnel.") var nodeIp: String
 
-    package func run() throws {
+    func run() throws {
         let socket = Naming.redirectorSocket(lab: lab, node: node)
         switch redirect {
         case "iptables":

@@ -5,20 +5,20 @@ import MeshLab
 import MeshLabRuntime
 
 struct Replay: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Bring a lab up again from an evidence bundle, rerun its checks, and compare with the bundle's verdicts.",
         discussion: "Exit status 0 only when every check passes (so a fixed bug replays green).")
 
     @Argument(help: "The .tar.gz that `meshlab test` wrote.")
-    package var bundle: String
+    var bundle: String
 
     @Flag(help: "Print the results as JSON instead of the summary table.")
-    package var json = false
+    var json = false
 
     @Flag(help: "Leave the lab running when a check fails, for inspection.")
-    package var keep = false
+    var keep = false
 
-    package func run() throws {
+    func run() throws {
         var report: LabReport?
         var recorded: LabReport?
         try reportingErrors {
@@ -37,7 +37,7 @@ struct Replay: ParsableCommand {
     }
 
     /// Whether the same checks failed, with the same actual values, as when the bundle was written.
-    package static func compare(_ replayed: LabReport, with recorded: LabReport) -> String {
+    static func compare(_ replayed: LabReport, with recorded: LabReport) -> String {
         let before = Dictionary(recorded.checks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let changed = replayed.checks.filter { check in
             guard let old = before[check.name] else { return true }

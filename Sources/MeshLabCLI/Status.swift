@@ -5,15 +5,15 @@ import MeshLab
 import MeshLabRuntime
 
 struct Status: ParsableCommand {
-    package static let configuration = CommandConfiguration(abstract: "Show the labs that are up, or one lab in detail.")
+    static let configuration = CommandConfiguration(abstract: "Show the labs that are up, or one lab in detail.")
 
     @Argument(help: "A lab to show in detail.")
-    package var lab: String?
+    var lab: String?
 
     @Flag(help: "JSON output.")
-    package var json = false
+    var json = false
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             if let lab {
                 let directory = StateDirectory(lab: lab)
@@ -43,15 +43,15 @@ struct Status: ParsableCommand {
     }
 }
 
-package struct LabSummary: Encodable {
-    package var lab: String
-    package var phase: String
-    package var nodes: Int
-    package var pods: Int
-    package var processes: Int
-    package var source: String
+struct LabSummary: Encodable {
+    var lab: String
+    var phase: String
+    var nodes: Int
+    var pods: Int
+    var processes: Int
+    var source: String
 
-    package init(state: LabState, topology: Topology?) {
+    init(state: LabState, topology: Topology?) {
         lab = state.lab
         phase = state.phase.rawValue
         nodes = topology?.nodes.count ?? 0

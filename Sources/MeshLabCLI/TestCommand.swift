@@ -6,32 +6,32 @@ import MeshLab
 import MeshLabRuntime
 
 struct TestCommand: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Bring each lab up, run its checks, bring it down. Exit status 0 only when every check passes.")
 
     @Argument(help: "Labs (built-in names or lab files); default: every built-in lab with checks.")
-    package var labs: [String] = []
+    var labs: [String] = []
 
     @Option(help: "Also write the results as JUnit XML to this file.")
-    package var junit: String?
+    var junit: String?
 
     @Flag(help: "Print the results as JSON instead of the summary table.")
-    package var json = false
+    var json = false
 
     @Flag(help: "Leave a lab whose checks failed running, for inspection.")
-    package var keep = false
+    var keep = false
 
     @Flag(help: "Write an evidence bundle even when every check passes (one is always written on failure).")
-    package var bundle = false
+    var bundle = false
 
     @Option(help: "Where evidence bundles go.")
-    package var bundleDir = "."
+    var bundleDir = "."
 
     @Flag(help: "Never write evidence bundles.")
-    package var noBundle = false
+    var noBundle = false
 
-    package func run() throws {
+    func run() throws {
         var reports: [LabReport] = []
         try reportingErrors {
             try FileManager.default.createDirectory(atPath: bundleDir, withIntermediateDirectories: true)

@@ -7,23 +7,23 @@ import MeshLabRuntime
 import Netns
 
 struct Trace: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Make one call and print the path it took, hop by hop, with the evidence for each hop.",
         discussion: "Example: meshlab trace ambient/sleep-a ambient/echo-b:8000")
 
     @Option(help: "The lab (default: the only lab that is up).")
-    package var lab: String?
+    var lab: String?
 
     @Argument(help: "The calling pod (namespace/pod).")
-    package var from: String
+    var from: String
 
     @Argument(help: "namespace/pod:port, namespace/service:port (a service), or IP:port.")
-    package var to: String
+    var to: String
 
     @Option(help: "http, h2 or tcp.")
-    package var `protocol`: String = "http"
+    var `protocol`: String = "http"
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let name = try lab ?? RunningLabs.onlyOne()
             let directory = StateDirectory(lab: name)

@@ -4,17 +4,17 @@ import MeshLab
 import MeshLabRuntime
 
 struct Up: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         abstract: "Bring a lab up and return with it running.",
         discussion: "LAB is a built-in lab name, a file in labs/, or any lab file (compiled on the fly).")
 
     @Argument(help: "Built-in lab name or lab file path (default: the default lab).")
-    package var lab: String?
+    var lab: String?
 
     @Flag(help: "Print the lab's status as JSON instead of tables.")
-    package var json = false
+    var json = false
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             let (spec, source) = try LabLoader(progress: say).load(lab)
             let started = Date()

@@ -9,26 +9,26 @@ import NIOCore
 import NIOPosix
 
 struct ZTunnelApp: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "ztunnel",
         abstract: "MeshLab's ztunnel for one node (started by `up` in the node's ztunnel netns).")
 
     @Option(help: "The lab it belongs to.")
-    package var lab: String
+    var lab: String
 
     @Option(help: "The node it serves.")
-    package var node: String
+    var node: String
 
     @Option(help: "How pods' traffic reaches it: inpod (listeners inside each pod), iptables or ebpf (transparent listeners in its own netns).")
-    package var redirect = "inpod"
+    var redirect = "inpod"
 
     @Option(help: "1 at `up`, +1 per restart: part of its connection ids.")
-    package var generation = 1
+    var generation = 1
 
     @Option(help: "On SIGTERM, seconds to let open connections finish after it stops accepting.")
-    package var drainSeconds = 5.0
+    var drainSeconds = 5.0
 
-    package func run() throws {
+    func run() throws {
         let (group, pool) = Self.proxyRuntime(blockingThreads: 8)
         let inPod = RedirectionMode(rawValue: redirect)?.isInPod ?? true
         let mode: CaptureMode = inPod ? .inPod : .node(netns: Naming.ztunnelNetns(lab: lab, node: node))
@@ -54,7 +54,7 @@ extension ZTunnelApp {
     /// connection, and one malloc arena: nearly all allocation happens on the event loop, and an arena
     /// per blocking thread only kept freed memory (private memory after the ztunnel benchmark: 16 MB
     /// with two arenas, 8 MB with one); what a burst freed goes back to the kernel every 5 s.
-    package static func proxyRuntime(blockingThreads: Int) -> (MultiThreadedEventLoopGroup, NIOThreadPool) {
+    static func proxyRuntime(blockingThreads: Int) -> (MultiThreadedEventLoopGroup, NIOThreadPool) {
         raiseOpenFileLimit()
         ProcessMemory.limitArenas(1)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -68,22 +68,22 @@ extension ZTunnelApp {
 /// Which node's ztunnel a command is about.
 struct ZTunnelTarget: ParsableArguments {
     @Option(help: "The lab (default: the only lab that is up).")
-    package var lab: String?
+    var lab: String?
 
     @Argument(help: "The node.")
-    package var node: String
+    var node: String
 
-    package func labName() throws -> String { try lab ?? RunningLabs.onlyOne() }
+    func labName() throws -> String { try lab ?? RunningLabs.onlyOne() }
 }
 
 struct ZTunnelConfig: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "ztunnel-config",
         abstract: "Show what a node's ztunnel holds: workloads, services, policies, identities, captured pods.")
 
-    @OptionGroup package var target: ZTunnelTarget
+    @OptionGroup var target: ZTunnelTarget
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             print(try ControlPlane(directory: StateDirectory(lab: target.labName())).dump(node: target.node))
         }
@@ -91,13 +91,13 @@ struct ZTunnelConfig: ParsableCommand {
 }
 
 struct ZTunnelRestart: ParsableCommand {
-    package static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(
         commandName: "ztunnel-restart",
         abstract: "Restart a node's ztunnel (or start it again after a crash) and push it the current config.")
 
-    @OptionGroup package var target: ZTunnelTarget
+    @OptionGroup var target: ZTunnelTarget
 
-    package func run() throws {
+    func run() throws {
         try reportingErrors {
             try Orchestrator().restartZTunnel(lab: target.labName(), node: target.node)
             say("ztunnel on \(target.node) restarted and configured")
