@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 001, scenario one, in Istio 1.18's node-level iptables mode: an ambient sleep on node A calls
+/// Ambient calling a sidecar (the ambient–sidecar coexistence deep dive, scenario one), in Istio 1.18's node-level iptables mode: an ambient sleep on node A calls
 /// httpbin, whose namespace uses sidecars, on node B. (1–3) node A marks sleep's packets and routes
 /// them into istioout; (4–5) they arrive at ztunnel's 15001 through pistioout; (6) ztunnel picks an
 /// httpbin endpoint and, the endpoint not being in the ambient mesh, connects to it in plain TCP

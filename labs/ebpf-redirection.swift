@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 000, Istio 1.20's eBPF redirection: tc programs on the pods' host-side veths send their TCP
+/// Istio 1.20's eBPF redirection: tc programs on the pods' host-side veths send their TCP
 /// to ztunnel's veth (app_outbound / app_inbound), ztunnel's own packets go straight to the pods
 /// (ztunnel_host_ingress), and on ztunnel's eth0 a socket lookup assigns each packet to ztunnel's
 /// established socket or, for a first packet, to the listener its direction calls for (ztunnel_tproxy).

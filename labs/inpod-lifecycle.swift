@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 003, the in-pod packet lifecycle: the first packet of a connection is redirected by a rule
+/// The in-pod packet lifecycle: the first packet of a connection is redirected by a rule
 /// in the pod to ztunnel, which reads the original destination, applies policy and opens HBONE;
 /// every later packet follows conntrack's established entry past the rules; later connections
 /// reuse the HBONE tunnel; traffic leaving the mesh goes out in plaintext.

@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 001's ambient side, in Istio 1.18's node-level iptables mode: the node marks an enrolled
+/// Ambient traffic in Istio 1.18's node-level iptables mode: the node marks an enrolled
 /// pod's packets (0x100) and routes them through the `istioout` Geneve tunnel (VNI 1001) into
 /// ztunnel's netns, where TPROXY hands them to 15001; HBONE crosses the underlay; on the other node
 /// traffic for an enrolled pod is routed into `istioin` (VNI 1000) and TPROXYed to 15008.
@@ -22,7 +22,7 @@ let nodeIptablesGeneve = Lab("node-iptables-geneve", settings: LabSettings(redir
     let sleep = "spiffe://cluster.local/ns/foo/sa/sleep"
     let httpbin = "spiffe://cluster.local/ns/foo/sa/httpbin"
     // First, while no HBONE connection is pooled: a new connection's first packets take every hop.
-    Check("seed 001's hops: mark, istioout, ztunnel 15001, HBONE, istioin, ztunnel 15008", from: "foo/sleep",
+    Check("Istio 1.18's hops: mark, istioout, ztunnel 15001, HBONE, istioin, ztunnel 15008", from: "foo/sleep",
           to: .pod("foo/httpbin", port: 8000),
           expect: [.ok, .path(["pod foo/sleep", "node node-a mark 0x100", "istioout node-a", "ztunnel node-a outbound", "HBONE",
                                "istioin node-b", "ztunnel node-b inbound", "pod foo/httpbin"])])

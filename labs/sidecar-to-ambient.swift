@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 001, scenario two, in Istio 1.18's node-level iptables mode: a sleep with a sidecar on node
+/// A sidecar calling ambient (the ambient–sidecar coexistence deep dive, scenario two), in Istio 1.18's node-level iptables mode: a sleep with a sidecar on node
 /// A calls two ambient services on node B. (1–4) sleep's own iptables send the call to its sidecar's
 /// 15001, which picks an httpbin pod; the pod being in the ambient mesh, the sidecar speaks HBONE to
 /// it; (5–6) on node B the packets are routed into istioin; (7–8) pistioin → ztunnel's 15008;

@@ -1,6 +1,6 @@
 import MeshLab
 
-/// Seed 002's L7 features. ztunnel sends traffic for the shop namespace's services and workloads to
+/// A waypoint's L7 features. ztunnel sends traffic for the shop namespace's services and workloads to
 /// its waypoint over HBONE (verifying the waypoint's identity), and traffic for pods running as the
 /// `reviews` service account to that account's own waypoint. The waypoints add x-request-id, apply
 /// their L7 policies (403 naming the policy), route by HTTPRoute (header match, weights, faults,

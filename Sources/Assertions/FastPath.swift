@@ -1,7 +1,7 @@
 import Dataplane
 import MeshLab
 
-/// Seed 003's packet lifecycle: the first packet of a connection is redirected to ztunnel by a
+/// The in-pod packet lifecycle: the first packet of a connection is redirected to ztunnel by a
 /// rule and resolved there; every later packet follows conntrack's established entry and skips
 /// the rules; later connections to the same destination reuse the HBONE tunnel.
 extension Evidence {

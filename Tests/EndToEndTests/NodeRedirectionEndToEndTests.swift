@@ -5,7 +5,7 @@ import Labs
 import MeshLab
 import XCTest
 
-/// Node-level redirection, iptables + Geneve (Istio 1.18, seed 001) and eBPF (Istio 1.20, seed 000):
+/// Node-level redirection, iptables + Geneve (Istio 1.18) and eBPF (Istio 1.20):
 /// the same traffic suite as in-pod, real Geneve between each node and its ztunnel, eBPF that fails
 /// closed, live enrollment, and nothing left behind.
 final class NodeRedirectionEndToEndTests: XCTestCase {

@@ -63,7 +63,7 @@ public struct Workload: Codable, Hashable, Sendable {
     /// The waypoint (`namespace/name`) traffic to it goes through.
     public var waypoint: String?
     /// A sidecar runs in the pod and takes HBONE on its 15008 (Istio's sidecar HBONE): other
-    /// sidecars reach it that way, with mutual TLS; ztunnel still sends it plain TCP (seed 001).
+    /// sidecars reach it that way, with mutual TLS; ztunnel still sends it plain TCP (Istio 1.18's ambient–sidecar interop).
     public var sidecar: Bool
     /// ztunnel's application tunnel: the port where the workload (a waypoint behind ztunnel) takes
     /// its inbound connections after a PROXY protocol v2 header, instead of the HBONE authority's port.

@@ -1,4 +1,4 @@
-// eBPF redirection for MeshLab's ambient labs, in the shape of Istio 1.20 (seed 000): tc clsact
+// eBPF redirection for MeshLab's ambient labs, in the shape of Istio 1.20: tc clsact
 // direct-action programs on the node's pod veths and ztunnel's veth, and on ztunnel's own eth0.
 // Compiled by MeshLab on first use (clang -target bpf), loaded and attached with libbpf.
 #include <linux/bpf.h>
