@@ -51,12 +51,7 @@ final class ChecksEndToEndTests: XCTestCase {
 
     func testEveryExpectationKindPassesWhereItHoldsAndFailsWhereItDoesNot() throws {
         let sleep = "spiffe://cluster.local/ns/apps/sa/sleep"
-        let lab = try Harness.temporaryFile("selfcheck.swift", """
-            import MeshLab
-
-            let lab = Lab("selfcheck") {
-                Node("node-a")
-                Node("node-b")
+        let lab = try Harness.twoNodeLabFile("selfcheck", """
                 Namespace("apps", mode: .ambient) {
                     Pod("sleep", serviceAccount: "sleep", node: "node-a", app: .client)
                     Pod("echo-a", serviceAccount: "echo", labels: ["app": "echo"], node: "node-a", app: .echo(ports: [8000]))
@@ -122,7 +117,6 @@ final class ChecksEndToEndTests: XCTestCase {
                 Check("fail: request header", from: "apps/sleep", to: b, expect: [.requestHeader("x-request-id")])
                 Check("pass: any", from: "apps/sleep", to: b, expect: [.any([.refused, .ok])])
                 Check("fail: all", from: "apps/sleep", to: b, expect: [.all([.ok, .refused])])
-            }
             """)
         let junit = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-selfcheck-\(getpid()).xml")
         defer { try? FileManager.default.removeItem(at: junit) }
@@ -325,12 +319,7 @@ final class WaypointProxyProtocolEndToEndTests: XCTestCase {
 final class EvidenceBundleEndToEndTests: XCTestCase {
     func testAFailingRunsBundleHoldsTheEvidenceAndReplaysToTheSameFailure() throws {
         try Harness.requireRoot()
-        let lab = try Harness.temporaryFile("bugreport.swift", """
-            import MeshLab
-
-            let lab = Lab("bugreport") {
-                Node("node-a")
-                Node("node-b")
+        let lab = try Harness.twoNodeLabFile("bugreport", """
                 Namespace("apps", mode: .ambient) {
                     Pod("sleep", node: "node-a", app: .client)
                     Pod("echo", node: "node-b", app: .echo(ports: [8000]))
@@ -342,7 +331,6 @@ final class EvidenceBundleEndToEndTests: XCTestCase {
                       expect: [.ok, .onlyHBONE(on: "underlay")])
                 Check("legacy traffic is only HBONE too", from: "legacy/client", to: .pod("apps/echo", port: 8000), protocol: .tcp,
                       expect: [.ok, .onlyHBONE(on: "underlay")])
-            }
             """)
         let folder = "/tmp/meshlab-bundles-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }

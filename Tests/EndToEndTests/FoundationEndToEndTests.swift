@@ -53,18 +53,12 @@ final class FoundationEndToEndTests: XCTestCase {
 
     func testTwoLabsWithTheSamePodNamesRunSideBySide() throws {
         // The same pods under another lab name, loaded from a lab file compiled on the fly.
-        let twin = try Harness.temporaryFile("twin.swift", """
-            import MeshLab
-
-            let lab = Lab("twin") {
-                Node("node-a")
-                Node("node-b")
+        let twin = try Harness.twoNodeLabFile("twin", """
                 Namespace("ambient", mode: .ambient) {
                     Pod("sleep-a", node: "node-a", app: .client)
                     Pod("echo-a", node: "node-a", app: .echo(ports: [8000]))
                     Pod("echo-b", node: "node-b", app: .echo(ports: [8000]))
                 }
-            }
             """)
         try Harness.meshlab("up", "ambient-basic")
         defer { _ = try? Harness.meshlab("down", "ambient-basic", expect: nil) }
@@ -82,17 +76,11 @@ final class FoundationEndToEndTests: XCTestCase {
 
     func testKilledUpIsRemovedByClean() throws {
         // Big enough that SIGKILL lands while echo processes are still being started.
-        let spec = try Harness.temporaryFile("crash.swift", """
-            import MeshLab
-
-            let lab = Lab("crash", settings: LabSettings(nodePodPrefix: 22)) {
-                Node("node-a")
-                Node("node-b")
+        let spec = try Harness.twoNodeLabFile("crash", settings: "LabSettings(nodePodPrefix: 22)", """
                 Namespace("apps") {
                     for index in 0..<300 { Pod("bare-\\(index)") }
                     for index in 0..<40 { Pod("echo-\\(index)", app: .echo(ports: [8000])) }
                 }
-            }
             """)
         // Compile it to JSON first so the kill does not land in the compiler.
         let json = try Harness.meshlab("spec", spec).stdout

@@ -129,14 +129,8 @@ final class HTTP2AbuseEndToEndTests: XCTestCase {
     /// Brings up a two-node lab named `lab` with `namespaces`, runs `body` with the pods' addresses,
     /// and brings it down (checking it left nothing behind).
     func withLab(_ lab: String, _ namespaces: String, _ body: (String, [String: String]) throws -> Void) throws {
-        let file = try Harness.temporaryFile("\(lab).swift", """
-            import MeshLab
-
-            let lab = Lab("\(lab)") {
-                Node("node-a")
-                Node("node-b")
+        let file = try Harness.twoNodeLabFile("\(lab)", """
             \(namespaces.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-            }
             """)
         _ = try? Harness.meshlab("down", lab, expect: nil)  // a run killed midway left it up
         try Harness.meshlab("up", file)

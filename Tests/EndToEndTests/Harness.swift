@@ -303,6 +303,20 @@ enum Harness {
         }.joined(separator: "\n")
     }
 
+    /// A lab file on two nodes (`node-a`, `node-b`) in the temporary folder: `body` holds the rest of
+    /// `Lab(lab, settings: …) { … }`, its namespaces and checks; `preamble` goes above the lab.
+    static func twoNodeLabFile(_ lab: String, file: String? = nil, settings: String? = nil, preamble: String = "", _ body: String) throws -> String {
+        try temporaryFile(file ?? "\(lab).swift", """
+            import MeshLab
+            \(preamble)
+            let lab = Lab("\(lab)"\(settings.map { ", settings: \($0)" } ?? "")) {
+                Node("node-a")
+                Node("node-b")
+            \(body)
+            }
+            """)
+    }
+
     static func temporaryFile(_ name: String, _ contents: String) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshlab-e2e-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

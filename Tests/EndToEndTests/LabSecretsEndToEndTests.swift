@@ -87,22 +87,17 @@ final class LabSecretsEndToEndTests: XCTestCase {
     /// read, and none holds a private key; the lab file is there with the key overwritten.
     func testAFailingLabsBundleHoldsNoPrivateKey() throws {
         let key = try CertificateAuthority(trustDomain: "cluster.local").keyPEM
-        let lab = try Harness.temporaryFile("bundlekeys.swift", """
-            import MeshLab
-
+        let lab = try Harness.twoNodeLabFile("bundlekeys", preamble: """
             // The CA key this bug was seen with, pasted into the report by mistake:
             /*
             \(key)
             */
-            let lab = Lab("bundlekeys") {
-                Node("node-a")
-                Node("node-b")
+            """, """
                 Namespace("apps", mode: .ambient) {
                     Pod("sleep", node: "node-a", app: .client)
                     Pod("echo", node: "node-b", app: .echo(ports: [8000]))
                 }
                 Check("a port nobody serves answers", from: "apps/sleep", to: .pod("apps/echo", port: 7777), protocol: .tcp, expect: [.ok])
-            }
             """)
         defer { try? FileManager.default.removeItem(atPath: lab) }  // it holds a (throwaway) key
         let folder = "/tmp/meshlab-bundlekeys-\(getpid())"

@@ -144,19 +144,13 @@ final class ZTunnelEndToEndTests: XCTestCase {
 
     /// labs/l4-policy.swift with another body for its ambient namespace, for `meshlab apply`.
     func l4PolicyVariant(_ name: String, ambient body: String) throws -> String {
-        try Harness.temporaryFile("l4-policy-\(name).swift", """
-            import MeshLab
-
-            let lab = Lab("l4-policy") {
-                Node("node-a")
-                Node("node-b")
+        try Harness.twoNodeLabFile("l4-policy", file: "l4-policy-\(name).swift", """
                 Namespace("ambient", mode: .ambient) {
             \(body)
                 }
                 Namespace("legacy", mode: .none) {
                     Pod("client", node: "node-a", app: .client)
                 }
-            }
             """)
     }
 

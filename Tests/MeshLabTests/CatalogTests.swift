@@ -4,13 +4,11 @@ import MeshLab
 import XCTest
 
 final class CatalogTests: XCTestCase {
-    /// Every lab file in labs/ is in the catalog, and is named after the lab it declares.
+    /// labs/ holds only lab files: every file there is in the catalog, named after the lab it declares.
     func testEveryLabFileIsListedAndValid() throws {
         let labsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../labs").standardizedFileURL
-        let helpers: Set = ["catalog.swift", "scale.swift"]
-        let files = try FileManager.default.contentsOfDirectory(atPath: labsDirectory.path)
-            .filter { $0.hasSuffix(".swift") && !helpers.contains($0) }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: labsDirectory.path).sorted()
         XCTAssertFalse(files.isEmpty)
         XCTAssertEqual(files, LabCatalog.all.map { "\($0.name).swift" }.sorted())
         for lab in LabCatalog.all {
@@ -20,7 +18,10 @@ final class CatalogTests: XCTestCase {
         XCTAssertNotNil(LabCatalog.lab(named: LabCatalog.defaultLab))
     }
 
-    func testScaleLabValidatesAtBenchmarkSizes() {
+    func testBenchLabsValidate() {
         for pods in [100, 500] { XCTAssertEqual(validate(BenchLabs.scale(pods: pods)), [], "\(pods) pods") }
+        for lab in [BenchLabs.ztunnel, BenchLabs.waypoint] + ([nil] + RedirectionMode.allCases).map(BenchLabs.redirect) {
+            XCTAssertEqual(validate(lab), [], lab.name)
+        }
     }
 }
