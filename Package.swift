@@ -60,9 +60,9 @@ let package = Package(
         // libbpf: loads the eBPF redirection programs and attaches them to tc hooks.
         .systemLibrary(name: "CBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "Netns", dependencies: ["CSyscalls", "CNetlink"]),
-        // The waypoint applies the lab language's HTTPRoute rules as they are (MeshLab is pure Swift, no NIO).
+        // Its own config types (MeshConfig, routes included): the lab language is compiled to them, never imported.
         .target(name: "Dataplane", dependencies: [
-            "Netns", "CBPF", "MeshLab",
+            "Netns", "CBPF",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),

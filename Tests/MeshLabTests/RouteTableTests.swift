@@ -1,5 +1,6 @@
 @testable import Dataplane
 import MeshLab
+@testable import MeshLabCLI
 import NIOHTTP1
 import XCTest
 
@@ -10,10 +11,12 @@ final class RouteTableTests: XCTestCase {
                     ports: [.init(port: 9080, targetPort: 9080)], endpoints: [], waypoint: "shop/waypoint")
     }
 
+    /// The lab's rules as the control plane pushes them.
     private func mesh(_ rules: [RouteRule]) -> MeshIndex {
         MeshIndex(MeshConfig(version: 1, trustDomain: "cluster.local", workloads: [],
                              services: [service("reviews"), service("reviews-v1"), service("reviews-v2")], policies: [],
-                             routes: [ServiceRoute(name: "shop/reviews", namespace: "shop", service: "reviews.shop.svc.cluster.local", rules: rules)]))
+                             routes: [ServiceRoute(name: "shop/reviews", namespace: "shop", service: "reviews.shop.svc.cluster.local",
+                                                  rules: rules.map(MeshConfigCompiler.rule))]))
     }
 
     private func get(_ uri: String, _ headers: [(String, String)] = [], method: HTTPMethod = .GET) -> HTTPRequestHead {

@@ -1,10 +1,10 @@
-import MeshLab
 import NIOHTTP1
 
 /// How a waypoint routes a request: the first HTTPRoute rule that matches it, the backend a
 /// weighted rule picks next, and whether the rule's faults hit this request. Picks and faults are
 /// deterministic (smooth weighted round robin; every n-th request for a percentage), so a lab can
-/// count them exactly. State is kept per rule and starts over when the rule changes.
+/// count them exactly. State is kept per rule and starts over when the rule changes (what it does, not
+/// where the lab wrote it: the dataplane's rules carry no source location).
 final class RouteTable {
     struct Decision {
         /// `namespace/name#rule` of the rule taken; nil when no route applies.
@@ -18,7 +18,7 @@ final class RouteTable {
     }
 
     private struct RuleState {
-        var rule: RouteRule
+        var rule: HTTPRouteRule
         var current: [Int]
         var delayed = 0, aborted = 0, seen = 0
     }
@@ -63,11 +63,11 @@ final class RouteTable {
         (Double(n) * percent / 100).rounded(.down) > (Double(n - 1) * percent / 100).rounded(.down)
     }
 
-    private func matches(_ rule: RouteRule, _ request: HTTPRequestHead) -> Bool {
+    private func matches(_ rule: HTTPRouteRule, _ request: HTTPRequestHead) -> Bool {
         rule.matches.isEmpty || rule.matches.contains { matches($0, request) }
     }
 
-    private func matches(_ match: RouteMatch, _ request: HTTPRequestHead) -> Bool {
+    private func matches(_ match: HTTPRouteMatch, _ request: HTTPRequestHead) -> Bool {
         let path = String(request.uri.prefix { $0 != "?" })
         switch match.path {
         case .exact(let exact): if path != exact { return false }

@@ -1,5 +1,3 @@
-import struct MeshLab.RouteRule
-
 /// What each ztunnel knows about the mesh: MeshLab's equivalent of Istio's WDS. Compiled from the
 /// lab, pushed to every ztunnel over its config socket, pushed again on every change.
 public struct MeshConfig: Codable, Hashable, Sendable {
@@ -25,16 +23,16 @@ public struct MeshConfig: Codable, Hashable, Sendable {
     public var l4Policies: [Authorization] { policies.filter { $0.waypoint == nil } }
 }
 
-/// An HTTPRoute as a waypoint applies it: the lab's rules for one service.
+/// An HTTPRoute as a waypoint applies it: its rules for one service.
 public struct ServiceRoute: Codable, Hashable, Sendable {
     /// `namespace/name`, as logs and metrics name it.
     public var name: String
     public var namespace: String
     /// The service it is bound to, by hostname; backends name services of the same namespace.
     public var service: String
-    public var rules: [RouteRule]
+    public var rules: [HTTPRouteRule]
 
-    public init(name: String, namespace: String, service: String, rules: [RouteRule]) {
+    public init(name: String, namespace: String, service: String, rules: [HTTPRouteRule]) {
         self.name = name
         self.namespace = namespace
         self.service = service

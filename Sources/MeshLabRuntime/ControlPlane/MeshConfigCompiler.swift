@@ -19,8 +19,35 @@ package enum MeshConfigCompiler {
                           policies: topology.policies.map(authorization),
                           routes: topology.routes.map { resolved in
                               ServiceRoute(name: "\(resolved.namespace)/\(resolved.route.name)", namespace: resolved.namespace,
-                                           service: "\(resolved.route.service).\(resolved.namespace).svc.cluster.local", rules: resolved.route.rules)
+                                           service: "\(resolved.route.service).\(resolved.namespace).svc.cluster.local",
+                                           rules: resolved.route.rules.map(rule))
                           })
+    }
+
+    /// The waypoint form of an HTTPRoute rule: what it does, without where the lab file says it, so
+    /// a rule that only moved keeps its weighted picks and fault counts across a push.
+    static func rule(_ rule: RouteRule) -> HTTPRouteRule {
+        HTTPRouteRule(
+            matches: rule.matches.map { match in
+                HTTPRouteMatch(path: match.path.map(path), method: match.method, headers: match.headers.map { header in
+                    switch header {
+                    case .exact(let name, let value): .exact(name, value)
+                    case .regex(let name, let pattern): .regex(name, pattern)
+                    }
+                })
+            },
+            backends: rule.backends.map { HTTPBackendRef(service: $0.service, port: $0.port, weight: $0.weight) },
+            fault: rule.fault.map { HTTPFaultInjection(delayMilliseconds: $0.delayMilliseconds, delayPercent: $0.delayPercent,
+                                                       abortStatus: $0.abortStatus, abortPercent: $0.abortPercent) },
+            timeoutMilliseconds: rule.timeoutMilliseconds, retries: rule.retries)
+    }
+
+    private static func path(_ path: PathMatch) -> HTTPPathMatch {
+        switch path {
+        case .exact(let value): .exact(value)
+        case .prefix(let value): .prefix(value)
+        case .regex(let value): .regex(value)
+        }
     }
 
     /// The ztunnel form of a policy: each rule's sources become one clause and its operations another.
