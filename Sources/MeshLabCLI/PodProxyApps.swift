@@ -14,8 +14,9 @@ struct WaypointApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        // Its log ids read `waypoint <ns>/<name>-<n>`, so checks can name the hop.
-        try pod.serve(role: "waypoint", ports: "HBONE 15008") { uid, netns in (.waypoint(uid: uid), .node(netns: netns)) }
+        try pod.serve(role: "waypoint", ports: "HBONE 15008") { uid, netns, eventLoop, pool in
+            Waypoint(uid: uid, netns: netns, eventLoop: eventLoop, pool: pool)
+        }
     }
 }
 
@@ -27,26 +28,28 @@ struct SidecarApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { uid, _ in (.sidecar(uid: uid), .inPod) }
+        try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { uid, _, eventLoop, pool in
+            Sidecar(uid: uid, eventLoop: eventLoop, pool: pool)
+        }
     }
 }
 
-/// What a proxy that lives in one pod is told, and how it runs: the ztunnel machinery in that pod's
-/// role, taking config pushes on its own socket and serving metrics on 15020.
+/// What a proxy that lives in one pod is told, and how it runs: taking config pushes on its own
+/// socket and serving metrics on 15020.
 struct PodProxyOptions: ParsableArguments {
     @Option(help: "The lab it belongs to.") var lab: String
     @Option(help: "Its pod (namespace/name).") var pod: String
     @Option(help: "The node it runs on.") var node: String
 
-    func serve(role name: String, ports: String, _ shape: (_ uid: String, _ netns: String) -> (ProxyRole, CaptureMode)) throws {
+    func serve(role name: String, ports: String,
+               _ make: (_ uid: String, _ netns: String, EventLoop, NIOThreadPool) -> any MeshProxy) throws {
         let (group, pool) = ZTunnelApp.proxyRuntime(blockingThreads: 2)
         let parts = pod.split(separator: "/").map(String.init)
         guard parts.count == 2 else { throw ValidationError("--pod is namespace/name") }
-        let (role, mode) = shape(pod, Naming.podNetns(lab: lab, namespace: parts[0], pod: parts[1]))
-        let proxy = ZTunnel(node: "\(name) \(pod)", mode: mode, role: role, eventLoop: group.next(), pool: pool)
-        let admin = try AdminServer.start(ztunnel: proxy, group: group)
+        let proxy = make(pod, Naming.podNetns(lab: lab, namespace: parts[0], pod: parts[1]), group.next(), pool)
+        let admin = try AdminServer.start(proxy: proxy, group: group)
         defer { admin.forEach { $0.close(promise: nil) } }
-        let server = try ConfigServer.start(path: Naming.proxyConfigSocket(lab: lab, role: Naming.ProxyRole(rawValue: name)!, pod: pod), ztunnel: proxy, group: group)
+        let server = try ConfigServer.start(path: Naming.proxyConfigSocket(lab: lab, role: Naming.ProxyRole(rawValue: name)!, pod: pod), proxy: proxy, group: group)
         NetnsProcess.signalReady()
         print("\(name) \(lab) \(pod) ready on \(node): \(ports), metrics 15020")
         try server.closeFuture.wait()

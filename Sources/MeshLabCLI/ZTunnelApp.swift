@@ -40,8 +40,8 @@ struct ZTunnelApp: ParsableCommand {
             ztunnel.drain(within: .milliseconds(Int64(drainSeconds * 1000))).whenComplete { _ in Glibc.exit(0) }
         }
         termination.resume()
-        let admin = try AdminServer.start(ztunnel: ztunnel, group: group)
-        _ = try ConfigServer.start(path: Naming.ztunnelConfigSocket(lab: lab, node: node), ztunnel: ztunnel, group: group)
+        let admin = try AdminServer.start(proxy: ztunnel, group: group)
+        _ = try ConfigServer.start(path: Naming.ztunnelConfigSocket(lab: lab, node: node), proxy: ztunnel, group: group)
         NetnsProcess.signalReady()
         print("ztunnel \(lab) \(node) ready: admin 15000, metrics 15020, readiness 15021")
         try admin[0].closeFuture.wait()

@@ -36,10 +36,21 @@ final class PooledConnection {
     }
 }
 
-extension ZTunnel {
-    /// At most this many tunnels share one HBONE connection; then another is opened.
-    static let maxStreamsPerConnection = 100
-    static let maxFrameSize = 1 << 20
+/// ztunnel's outbound connection pool (src/proxy/pool.rs): HBONE connections keyed by source and
+/// destination identity and address, each carrying up to 100 tunnels (CONNECT streams).
+final class HBONEClientPool {
+    private let inputs: ProxyInputs
+    /// Where this process's HBONE connections are made from (a source workload's netns, or its own).
+    private let mode: CaptureMode
+    private var connections: [String: [PooledConnection]] = [:]
+
+    init(inputs: ProxyInputs, mode: CaptureMode) {
+        self.inputs = inputs
+        self.mode = mode
+    }
+
+    /// Connections open or opening (what a dump counts).
+    var pooledConnections: Int { connections.values.reduce(0) { $0 + $1.filter { !$0.closed }.count } }
 
     /// Opens an HBONE tunnel from `source`'s netns to `target`'s ztunnel (its pod IP, port 15008),
     /// reusing a pooled connection keyed by (source identity, destination identity, destination, source IP).
@@ -47,26 +58,26 @@ extension ZTunnel {
     func openTunnel(from source: Workload, to target: Workload, authority: String, downstream: Channel, id: String)
         -> (connection: String, tunnel: EventLoopFuture<Channel>)
     {
-        let sourceIdentity = identity(of: source)
-        let targetIdentity = identity(of: target)
+        let sourceIdentity = inputs.identity(of: source)
+        let targetIdentity = inputs.identity(of: target)
         let key = "\(sourceIdentity.uri)|\(targetIdentity.uri)|\(target.address):15008|\(source.address)"
         let entry: PooledConnection
-        if let reusable = hbonePool[key, default: []].first(where: { !$0.closed && $0.streams < Self.maxStreamsPerConnection }) {
+        if let reusable = connections[key, default: []].first(where: { !$0.closed && $0.streams < HBONESettings.maxStreamsPerConnection }) {
             entry = reusable
         } else {
-            let ready = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
-            entry = PooledConnection(id: nextID(), ready: ready.futureResult)
-            hbonePool[key, default: []].append(entry)
+            let ready = inputs.eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+            entry = PooledConnection(id: inputs.nextID(), ready: ready.futureResult)
+            connections[key, default: []].append(entry)
             connectHBONE(from: source, sourceIdentity, to: target, targetIdentity, opened: { entry.channel = $0 }) { [weak self] in
                 entry.closed = true
-                self?.hbonePool[key]?.removeAll { $0.closed }
+                self?.connections[key]?.removeAll { $0.closed }
             }.cascade(to: ready)
         }
         entry.streams += 1
-        let status = eventLoop.makePromise(of: Int.self)
+        let status = inputs.eventLoop.makePromise(of: Int.self)
         let request = connectHeaders(source: source, downstream: downstream, authority: authority, id: id)
         let tunnel = entry.ready.flatMap { multiplexer -> EventLoopFuture<Channel> in
-            let stream = self.eventLoop.makePromise(of: Channel.self)
+            let stream = self.inputs.eventLoop.makePromise(of: Channel.self)
             multiplexer.createStreamChannel(promise: stream) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(HBONEStream(.client(request: request, status: status)))
@@ -101,7 +112,7 @@ extension ZTunnel {
 
     /// W3C traceparent whose span id carries the outbound connection id, so hops can be joined.
     func traceparent(_ id: String) -> String {
-        "00-\(randomIDs.traceID())-\(ConnectionEvent.spanID(for: id))-00"
+        "00-\(inputs.randomIDs.traceID())-\(ConnectionEvent.spanID(for: id))-00"
     }
 
     /// Connects, checks the peer's SPIFFE id, and sets up HTTP/2. `released` runs when the connection is gone.
@@ -109,16 +120,17 @@ extension ZTunnel {
                               opened: @escaping (Channel) -> Void, released: @escaping () -> Void)
         -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
     {
-        guard let tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(sourceIdentity)) }
+        let eventLoop = inputs.eventLoop
+        guard let tls = inputs.tls else { return eventLoop.makeFailedFuture(HBONEError.noCertificate(sourceIdentity)) }
         let context: NIOSSLContext
         do { context = try tls.clientContext(for: sourceIdentity) } catch { return eventLoop.makeFailedFuture(error) }
         let verified = eventLoop.makePromise(of: SpiffeID.self)
         let trustDomain = tls.trustDomain
-        let placement = socketPlacement(for: source)
+        let placement = mode.placement(for: source)
         let multiplexer = PodSockets.connect(netns: placement.netns, host: target.address, port: 15008, source: placement.source,
-                                             timeout: connectTimeout, pool: pool, eventLoop: eventLoop)
+                                             timeout: inputs.connectTimeout, pool: inputs.pool, eventLoop: eventLoop)
             .flatMap { fd in
-                ClientBootstrap(group: self.eventLoop)
+                ClientBootstrap(group: eventLoop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
@@ -136,7 +148,7 @@ extension ZTunnel {
                 opened(channel)
                 return verified.futureResult.flatMapThrowing { _ in
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .client, connectionConfiguration: Self.http2Connection, streamConfiguration: Self.http2Stream
+                        mode: .client, connectionConfiguration: HBONESettings.connection, streamConfiguration: HBONESettings.stream
                     ) { $0.eventLoop.makeSucceededVoidFuture() }
                     try channel.pipeline.syncOperations.addHandlers(HBONEKeepalive(goingAway: released), CloseOnConnectionError())
                     return multiplexer
@@ -147,38 +159,5 @@ extension ZTunnel {
             released()
         }
         return multiplexer
-    }
-
-    /// HTTP/2 settings HBONE uses, ztunnel's (src/config.rs: 4 MiB stream window, 16 MiB connection
-    /// window, 1 MiB frames), and the limits that keep an abusive peer from costing more than that
-    /// connection (Tests/EndToEndTests/HTTP2AbuseEndToEndTests). Both ends use them: MeshLab's pool
-    /// and 15008.
-    static var http2Connection: NIOHTTP2Handler.ConnectionConfiguration {
-        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
-        configuration.initialSettings = [
-            // 100: what MeshLab's and ztunnel's pools open per connection (ztunnel's server says 200,
-            // src/proxy/h2/server.rs), and what NIO holds to anyway until our SETTINGS is ACKed. One
-            // stream more ends the connection with GOAWAY PROTOCOL_ERROR, as nghttp2 (Envoy) does past
-            // an ACKed limit; h2 (ztunnel, hyper) refuses just that stream (RST_STREAM REFUSED_STREAM),
-            // and so does nghttp2 before the ACK. NIO 1.46 has no option for either.
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: maxStreamsPerConnection),
-            HTTP2Setting(parameter: .initialWindowSize, value: 4 << 20),
-            HTTP2Setting(parameter: .maxFrameSize, value: maxFrameSize),
-            // ztunnel's server: 64 KiB, "we know we are going to receive a bounded set of headers"
-            // (a CONNECT's are under 1 KiB). Said, since a peer may otherwise assume no limit.
-            HTTP2Setting(parameter: .maxHeaderListSize, value: 64 << 10),
-            // HPACK's default table (RFC 7541), said outright: what decoding a peer's headers may keep.
-            HTTP2Setting(parameter: .headerTableSize, value: 4096),
-        ]
-        configuration.targetWindowSize = 16 << 20
-        configuration.limitAbuse()
-        return configuration
-    }
-
-    static var http2Stream: NIOHTTP2Handler.StreamConfiguration {
-        var configuration = NIOHTTP2Handler.StreamConfiguration()
-        configuration.targetWindowSize = 4 << 20
-        configuration.limitResets()
-        return configuration
     }
 }

@@ -64,7 +64,7 @@ final class WholeFrames: ChannelInboundHandler {
             let high = Int(bytes.getInteger(at: bytes.readerIndex + offset, as: UInt8.self)!)
             let low = Int(bytes.getInteger(at: bytes.readerIndex + offset + 1, as: UInt16.self)!)
             let length = high << 16 | low
-            if length > ZTunnel.maxFrameSize {
+            if length > HBONESettings.maxFrameSize {
                 passingThrough = true
                 return available
             }

@@ -110,13 +110,13 @@ final class HTTP2UpstreamPool: @unchecked Sendable {
     /// The downstream connection is gone: connections that finish opening now are closed at once.
     private var closed = false
 
-    func exchange(to upstream: Upstream, ztunnel: ZTunnel, from proxied: Workload, downstream: Channel, id: String)
+    func exchange(to upstream: Upstream, opener: UpstreamOpener, from proxied: Workload, downstream: Channel, id: String)
         -> EventLoopFuture<UpstreamExchange>
     {
         let key = upstream.key
         if let kept = connected[key], kept.channel.isActive { return downstream.eventLoop.makeSucceededFuture(kept.exchange()) }
         if let pending = connecting[key] { return pending.map { $0.exchange() } }
-        let opened = ztunnel.openUpstream(upstream, from: proxied, downstream: downstream, id: id)
+        let opened = opener.open(upstream, from: proxied, downstream: downstream, id: id)
         let connection = opened.channel.flatMapThrowing { channel in
             do {
                 return try HTTP2Upstream.start(on: channel, hboneConnection: opened.hboneConnection)

@@ -23,7 +23,7 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
         var workload: Workload?
     }
 
-    let ztunnel: ZTunnel
+    let inputs: L7Inputs
     let leg: ProxyLeg
     /// The workload the proxy serves: the waypoint, or the sidecar's pod.
     let proxied: Workload
@@ -60,11 +60,11 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
     private let arrival: ConnectionEvent?
     private let started = ContinuousClock.now
 
-    init(ztunnel: ZTunnel, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target, http2Upstreams: HTTP2UpstreamPool?,
+    init(inputs: L7Inputs, leg: ProxyLeg, proxied: Workload, peer: SpiffeID?, source: String, target: Target, http2Upstreams: HTTP2UpstreamPool?,
          arrival: ConnectionEvent? = nil) {
         self.arrival = arrival
         self.http2Upstreams = http2Upstreams
-        self.ztunnel = ztunnel
+        self.inputs = inputs
         self.leg = leg
         self.proxied = proxied
         self.peer = peer
@@ -122,14 +122,14 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if let arrival { ztunnel.logEvent(arrival) }
+        if let arrival { inputs.log.write(arrival) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let arrival {
             var closed = arrival.closed(sent: 0, received: 0, since: started)
             (closed.bytesSent, closed.bytesRecv) = (nil, nil)  // counted per request, not here
-            ztunnel.logEvent(closed)
+            inputs.log.write(closed)
         }
         closed = true
         waiting.forEach { $0.1.discard() }
@@ -193,12 +193,12 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
     /// connection's HTTP/1.1 connection there, reused while it stays alive.
     func exchange(to upstream: Upstream, context: ChannelHandlerContext, id: String) -> EventLoopFuture<UpstreamExchange> {
         if let http2Upstreams {
-            return http2Upstreams.exchange(to: upstream, ztunnel: ztunnel, from: proxied, downstream: context.channel, id: id)
+            return http2Upstreams.exchange(to: upstream, opener: inputs.opener, from: proxied, downstream: context.channel, id: id)
         }
         if let kept = upstreams[upstream.key], kept.idle { return context.eventLoop.makeSucceededFuture(kept) }
         upstreams[upstream.key]?.abandon()
         upstreams[upstream.key] = nil
-        let opened = ztunnel.openUpstream(upstream, from: proxied, downstream: context.channel, id: id)
+        let opened = inputs.opener.open(upstream, from: proxied, downstream: context.channel, id: id)
         return opened.channel.flatMapThrowing { channel in
             do {
                 guard !self.closed else { throw ChannelError.ioOnClosedChannel }  // opened too late: nobody will use it
@@ -221,13 +221,13 @@ final class L7Proxy: ChannelDuplexHandler, RemovableChannelHandler, @unchecked S
         let unwrapped = try ProtocolUpgrade.unwrap(downstream, application: self) { pipeline in
             [try pipeline.handler(type: HTTPResponseEncoder.self), try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)]
         }.and(try upstream.unwrap())
-        unwrapped.whenComplete { [ztunnel] result in
+        unwrapped.whenComplete { [inputs] result in
             guard case .success = result else {
                 downstream.close(promise: nil)
                 upstream.abandon()
                 return closed()
             }
-            ztunnel.glue(downstream, upstream.channel) { _, _ in closed() }
+            inputs.forwarder.glue(downstream, upstream.channel) { _, _ in closed() }
             // An HTTP/2 stream holds what arrived (the server's first frames) until asked to read.
             downstream.read()
             upstream.channel.read()

@@ -26,7 +26,7 @@ enum ProtocolUpgrade {
     /// Takes a connection out of HTTP: `application` (the proxy or the upstream exchange) leaves
     /// first, a Holdback takes its place, then the codecs go — bytes a decoder still held (frames
     /// sent right behind the 101) reach the Holdback. Completes once they are all gone: then the
-    /// connection is ready for `ZTunnel.glue`.
+    /// connection is ready for `Forwarder.glue`.
     static func unwrap(_ channel: Channel, application: RemovableChannelHandler,
                        codecs: (ChannelPipeline.SynchronousOperations) throws -> [RemovableChannelHandler]) throws -> EventLoopFuture<Void> {
         let pipeline = channel.pipeline.syncOperations

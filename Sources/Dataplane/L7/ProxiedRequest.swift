@@ -31,11 +31,11 @@ final class ProxiedRequest: @unchecked Sendable {
     /// The response is not being read: the client has not taken what it was sent.
     private var responsePaused = false
 
-    private var ztunnel: ZTunnel { proxy.ztunnel }
+    private var inputs: L7Inputs { proxy.inputs }
 
     init(proxy: L7Proxy, context: ChannelHandlerContext, request: HTTPRequestHead, body: RequestBody) {
         var request = request
-        if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.ztunnel.randomIDs.requestID()) }
+        if request.headers.first(name: "x-request-id") == nil { request.headers.add(name: "x-request-id", value: proxy.inputs.randomIDs.requestID()) }
         self.request = request
         upgrade = ProtocolUpgrade.requested(request)  // HTTP/1.1 only: h2c requests come as HTTP/2
         endsConnection = (!request.isKeepAlive && request.version.major == 1) || ProtocolUpgrade.endsHTTP(request)
@@ -43,16 +43,16 @@ final class ProxiedRequest: @unchecked Sendable {
         self.context = context
         self.body = body
         let leg = proxy.leg
-        event = ConnectionEvent(event: .request, id: proxy.ztunnel.nextID(), direction: leg.direction)
+        event = ConnectionEvent(event: .request, id: proxy.inputs.ids.next(), direction: leg.direction)
         event.srcAddr = proxy.source
-        event.srcIdentity = leg == .sidecarOutbound ? proxy.ztunnel.identity(of: proxy.proxied).uri : proxy.peer?.uri
+        event.srcIdentity = leg == .sidecarOutbound ? proxy.inputs.identity(of: proxy.proxied).uri : proxy.peer?.uri
         event.srcNamespace = leg == .sidecarOutbound ? proxy.proxied.namespace : proxy.peer?.namespace
         event.dstAddr = "\(proxy.target.ip):\(proxy.target.port)"
         event.dstService = proxy.target.service?.hostname
         event.method = request.method.rawValue
         event.path = request.uri
         event.requestID = request.headers.first(name: "x-request-id")
-        let caller = leg == .sidecarOutbound ? proxy.proxied : proxy.ztunnel.mesh?.workload(at: sourceIP)
+        let caller = leg == .sidecarOutbound ? proxy.proxied : proxy.inputs.mesh()?.workload(at: sourceIP)
         labels.reporter = leg.reporter
         labels.sourceWorkload = caller?.name ?? "unknown"
         labels.sourceNamespace = caller?.namespace ?? proxy.peer?.namespace ?? "unknown"
@@ -61,10 +61,10 @@ final class ProxiedRequest: @unchecked Sendable {
     }
 
     func start() {
-        guard let mesh = ztunnel.mesh else { return answer(503, "no config", flags: "UH") }
+        guard let mesh = inputs.mesh() else { return answer(503, "no config", flags: "UH") }
         // A sidecar leaves the routing of a service with a waypoint to that waypoint.
         if proxy.leg.routes && (proxy.leg == .waypoint || proxy.target.service?.waypoint == nil) {
-            decision = ztunnel.routes.decide(request, to: proxy.target.service, port: proxy.target.port, in: mesh)
+            decision = inputs.routes.decide(request, to: proxy.target.service, port: proxy.target.port, in: mesh)
         }
         event.route = decision.rule
         let routed = decision.backend.map { L7Proxy.Target(ip: $0.service.vips.first ?? "", port: $0.port, service: $0.service) } ?? proxy.target
@@ -79,7 +79,7 @@ final class ProxiedRequest: @unchecked Sendable {
             let facts = ConnectionFacts(sourceIdentity: proxy.peer, sourceIP: sourceIP,
                                         destinationIP: destination.address, destinationPort: upstream.port, destination: destination,
                                         method: request.method.rawValue, path: request.uri)
-            let verdict = authorize(facts, policies: proxy.leg == .waypoint ? ztunnel.waypointPolicies(proxy.proxied.uid) : ztunnel.config?.l4Policies ?? [])
+            let verdict = authorize(facts, policies: inputs.upstreams.policies(on: proxy.leg, of: proxy.proxied))
             event.allowed = verdict.allowed
             event.policy = verdict.policy
             event.reason = verdict.reason
@@ -103,12 +103,12 @@ final class ProxiedRequest: @unchecked Sendable {
 
     /// Where the request goes next (a new pick of endpoint on every call).
     private func next(_ routed: L7Proxy.Target) -> Upstream? {
-        ztunnel.upstream(on: proxy.leg, of: proxy.proxied, to: routed, sourceIP: sourceIP)
+        inputs.upstreams.upstream(on: proxy.leg, of: proxy.proxied, to: routed, sourceIP: sourceIP)
     }
 
     private func aim(at upstream: Upstream) {
         event.dstWorkload = upstream.workload?.name
-        event.dstIdentity = upstream.workload.map { ztunnel.identity(of: $0).uri }
+        event.dstIdentity = upstream.workload.map { inputs.identity(of: $0).uri }
         event.upstreamHost = upstream.key
         if case .hbone(let next, _) = upstream.carrier { event.dstHboneAddr = "\(next.address):15008" } else { event.dstHboneAddr = nil }
         labels.destinationWorkload = upstream.workload?.name ?? "unknown"
@@ -275,9 +275,9 @@ final class ProxiedRequest: @unchecked Sendable {
         line.attempts = attempts
         if let flags { labels.responseFlags = flags }
         line.responseFlags = labels.responseFlags
-        ztunnel.logEvent(line)
+        inputs.log.write(line)
         labels.responseCode = line.status ?? 0
-        ztunnel.requestMetrics.record(labels, milliseconds: line.durationMs ?? 0)
+        inputs.requestMetrics.record(labels, milliseconds: line.durationMs ?? 0)
         proxy.finished(self, context: context, closing: closing)
     }
 

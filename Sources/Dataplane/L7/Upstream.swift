@@ -29,41 +29,22 @@ struct Upstream {
     }
 }
 
-extension ZTunnel {
-    /// Where a request a proxy on `leg` handles for `proxied` goes next; nil when nowhere.
-    func upstream(on leg: ProxyLeg, of proxied: Workload, to target: L7Proxy.Target, sourceIP: String) -> Upstream? {
-        switch leg {
-        case .waypoint:
-            guard let (destination, port) = destination(of: target) else { return nil }
-            let address = "\(destination.address):\(port)"
-            return destination.tunnel == .hbone
-                ? Upstream(workload: destination, carrier: .hbone(destination, authority: address))
-                : Upstream(workload: destination, carrier: .plain(host: destination.address, port: port, netns: socketPlacement(for: proxied).netns, source: nil))
-        case .sidecarOutbound:
-            switch route(from: proxied, to: target.ip, port: target.port) {
-            case .refuse, .selfCall: return nil
-            case .hbone(let next, let authority, _): return Upstream(workload: next, carrier: .hbone(next, authority: authority))
-            case .passthrough(let host, let port, let workload, _):
-                return Upstream(workload: workload, carrier: .plain(host: host, port: port, netns: proxied.netns, source: nil))
-            }
-        case .sidecarInbound:
-            // To the app beside the sidecar, from the caller's own address (the pod sees who called).
-            return Upstream(workload: proxied, carrier: .plain(host: target.ip, port: target.port, netns: proxied.netns, source: sourceIP))
-        }
-    }
-
+/// Opens the connection a request goes over: an HBONE stream from the proxy's pool, or plain TCP.
+struct UpstreamOpener {
+    let pool: HBONEClientPool
+    let forwarder: Forwarder
 
     /// A connection to `upstream` for the proxy serving `proxied`, paused behind a `Holdback`: an
     /// HBONE stream (which pooled HBONE connection carries it), or plain TCP.
-    func openUpstream(_ upstream: Upstream, from proxied: Workload, downstream: Channel, id: String)
+    func open(_ upstream: Upstream, from proxied: Workload, downstream: Channel, id: String)
         -> (channel: EventLoopFuture<Channel>, hboneConnection: String?)
     {
         switch upstream.carrier {
         case .hbone(let next, let authority):
-            let tunnel = openTunnel(from: proxied, to: next, authority: authority, downstream: downstream, id: id)
+            let tunnel = pool.openTunnel(from: proxied, to: next, authority: authority, downstream: downstream, id: id)
             return (tunnel.tunnel, tunnel.connection)
         case .plain(let host, let port, let netns, let source):
-            return (connectPlain(netns: netns, host: host, port: port, source: source), nil)
+            return (forwarder.connect(netns: netns, host: host, port: port, source: source), nil)
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// The ztunnel's end of config push: a unix socket taking one JSON line per request.
+/// A proxy's end of config push (ztunnel, waypoint, sidecar): a unix socket taking one JSON line per request.
 /// `{"apply": ZTunnelUpdate}` answers `ack <version>` once applied; `{"dump": true}` answers the config dump.
 public enum ConfigServer {
     public struct Request: Codable, Sendable {
@@ -17,11 +17,11 @@ public enum ConfigServer {
 
     /// Listens on `path`, a socket only root can connect to (it is bound 0600): a push carries the
     /// workload certificates' private keys and the policy this proxy enforces.
-    public static func start(path: String, ztunnel: ZTunnel, group: EventLoopGroup) throws -> Channel {
+    public static func start(path: String, proxy: any MeshProxy, group: EventLoopGroup) throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConfigRequestHandler(ztunnel: ztunnel))
+                    try channel.pipeline.syncOperations.addHandler(ConfigRequestHandler(proxy: proxy))
                 }
             }
         return try PrivateFiles.bindingPrivately {
@@ -34,10 +34,10 @@ private final class ConfigRequestHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let ztunnel: ZTunnel
+    let proxy: any MeshProxy
     private var buffer = ByteBuffer()
 
-    init(ztunnel: ZTunnel) { self.ztunnel = ztunnel }
+    init(proxy: any MeshProxy) { self.proxy = proxy }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
@@ -53,14 +53,14 @@ private final class ConfigRequestHandler: ChannelInboundHandler {
             return
         }
         if let update = request.apply {
-            ztunnel.apply(update).whenComplete { result in
+            proxy.apply(update).whenComplete { result in
                 switch result {
                 case .success: reply("ack \(update.config.version)")
                 case .failure(let error): reply("error: \(error)")
                 }
             }
         } else {
-            ztunnel.dump().whenComplete { result in
+            proxy.dump().whenComplete { result in
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
                 let text = (try? result.get()).flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }

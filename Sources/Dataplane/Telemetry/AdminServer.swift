@@ -6,14 +6,14 @@ import NIOPosix
 /// ztunnel's HTTP ports in its own netns: admin 15000 (localhost, /config_dump), metrics 15020
 /// (/metrics) and readiness 15021 (/healthz/ready).
 public enum AdminServer {
-    public static func start(ztunnel: ZTunnel, group: EventLoopGroup) throws -> [Channel] {
+    public static func start(proxy: any MeshProxy, group: EventLoopGroup) throws -> [Channel] {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)  // beside a draining predecessor
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ztunnel: ztunnel))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy))
                 }
             }
         return try [("127.0.0.1", 15000), ("0.0.0.0", 15020), ("0.0.0.0", 15021)].map {
@@ -26,10 +26,10 @@ private final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    let ztunnel: ZTunnel
+    let proxy: any MeshProxy
     private var path = "/"
 
-    init(ztunnel: ZTunnel) { self.ztunnel = ztunnel }
+    init(proxy: any MeshProxy) { self.proxy = proxy }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -50,10 +50,10 @@ private final class AdminHandler: ChannelInboundHandler {
             channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
         }
         switch (port, path) {
-        case (15020, "/metrics"): send(.ok, ztunnel.metrics.render() + ztunnel.requestMetrics.render())
+        case (15020, "/metrics"): send(.ok, proxy.renderMetrics())
         case (15021, "/healthz/ready"): send(.ok, "ready\n")
         case (15000, "/config_dump"):
-            ztunnel.dump().whenComplete { result in
+            proxy.dump().whenComplete { result in
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
                 let body = (try? result.get()).flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }

@@ -1,15 +1,41 @@
 import NIOCore
 
-extension ZTunnel {
+/// ztunnel's outbound (src/proxy/outbound.rs): a connection a served pod made, captured on 15001,
+/// goes where the mesh says its original destination is: HBONE to the destination's ztunnel (or
+/// its waypoint, or a sidecar's pod), plain TCP outside the mesh, or refused. A sidecar sends what
+/// is not HTTP the same way.
+final class Outbound {
     /// Where an outbound connection goes, decided from its original destination.
-    enum OutboundRoute {
+    enum Route {
         case refuse(String)
-        /// To ztunnel's own ports (SelfCall): refused, logged and counted.
+        /// To the proxy's own ports (SelfCall): refused, logged and counted.
         case selfCall
         /// HBONE to the workload's ztunnel; `authority` is `<pod IP>:<target port>`.
         case hbone(Workload, authority: String, service: MeshService?)
         /// Plain TCP (the destination is outside the mesh, or not captured).
         case passthrough(host: String, port: Int, workload: Workload?, service: MeshService?)
+    }
+
+    private let inputs: ProxyInputs
+    private let forwarder: Forwarder
+    private let manager: ConnectionManager
+    private let pool: HBONEClientPool
+    private let endpoints: EndpointPicker
+    private let mode: CaptureMode
+    /// Whether a destination is served by this same process, so no HBONE leaves the node (node-level
+    /// ztunnel: its node's rules would not bring it back), as ztunnel's same-node fast path does.
+    private let servedHere: (Workload) -> Bool
+    private var mesh: MeshIndex? { inputs.mesh }
+
+    init(inputs: ProxyInputs, forwarder: Forwarder, manager: ConnectionManager, pool: HBONEClientPool, endpoints: EndpointPicker,
+         mode: CaptureMode, servedHere: @escaping (Workload) -> Bool) {
+        self.inputs = inputs
+        self.forwarder = forwarder
+        self.manager = manager
+        self.pool = pool
+        self.endpoints = endpoints
+        self.mode = mode
+        self.servedHere = servedHere
     }
 
     /// The waypoint a destination uses, unless the caller is that waypoint (its own traffic goes on to the destination).
@@ -23,7 +49,7 @@ extension ZTunnel {
         destination.tunnel == .hbone || (destination.sidecar && source.sidecar)
     }
 
-    func route(from source: Workload, to ip: String, port: Int) -> OutboundRoute {
+    func route(from source: Workload, to ip: String, port: Int) -> Route {
         // ztunnel refuses its own ports on loopback; a pod's own address reaches the same listeners here.
         if SelfCall.illegalPorts.contains(port) && (SelfCall.isLoopback(ip) || ip == source.address) {
             return .selfCall
@@ -35,7 +61,7 @@ extension ZTunnel {
             if let waypoint = waypoint(service.waypoint, for: source) {
                 return .hbone(waypoint, authority: "\(ip):\(port)", service: service)
             }
-            guard let endpoint = pickEndpoint(service) else {
+            guard let endpoint = endpoints.pick(service, in: mesh) else {
                 return .refuse("service \(service.namespace)/\(service.name) has no endpoints")
             }
             // An endpoint with a waypoint of its own (a service account's) is reached through it.
@@ -49,122 +75,89 @@ extension ZTunnel {
         return .passthrough(host: ip, port: port, workload: mesh?.workload(at: ip), service: nil)
     }
 
-    /// A connection captured on 15001 inside `source`'s netns.
-    func outbound(_ downstream: Channel, from source: Workload) {
-        PodSockets.originalDestination(downstream).hop(to: eventLoop).whenComplete { result in
-            guard case .success(let (ip, port)) = result else {
-                downstream.close(promise: nil)
-                return
-            }
-            if case .sidecar = self.role {
-                self.sidecarOutbound(downstream, from: source, to: ip, port: port) { self.outbound($0, from: source, to: ip, port: port) }
-            } else {
-                self.outbound(downstream, from: source, to: ip, port: port)
-            }
-        }
-    }
-
-    /// A connection on 15001 in ztunnel's netns (node level): the source is the enrolled pod it
-    /// came from, the original destination the local address TPROXY kept.
-    func outboundFromNode(_ downstream: Channel) {
-        guard let local = downstream.localAddress, let ip = local.ipAddress, let port = local.port,
-              let sourceIP = downstream.remoteAddress?.ipAddress,
-              let source = mesh?.workload(at: sourceIP), source.node == node, source.tunnel == .hbone else {
-            downstream.close(promise: nil)
-            return
-        }
-        outbound(downstream, from: source, to: ip, port: port)
-    }
-
-    private func outbound(_ downstream: Channel, from source: Workload, to ip: String, port: Int) {
-        let id = nextID()
+    /// A captured connection from `source` to its original destination `ip:port`.
+    func forward(_ downstream: Channel, from source: Workload, to ip: String, port: Int) {
+        let id = inputs.nextID()
         var event = ConnectionEvent(event: .opened, id: id, direction: "outbound")
         event.srcAddr = downstream.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
         event.srcWorkload = source.name
         event.srcNamespace = source.namespace
-        event.srcIdentity = identity(of: source).uri
+        event.srcIdentity = inputs.identity(of: source).uri
         event.dstAddr = "\(ip):\(port)"
         let started = ContinuousClock.now
 
         let upstream: EventLoopFuture<Channel>
         switch route(from: source, to: ip, port: port) {
         case .selfCall:
-            return refuseSelfCall(downstream, direction: "outbound", dstAddr: event.dstAddr ?? "\(ip):\(port)")
+            return inputs.refuseSelfCall(downstream, direction: "outbound", dstAddr: event.dstAddr ?? "\(ip):\(port)")
         case .refuse(let reason):
             event.event = .refused
             event.reason = reason
-            log.write(event)
+            inputs.log.write(event)
             downstream.close(promise: nil)
             return
-        case .hbone(let target, let authority, let service) where isLocal(target):
+        case .hbone(let target, let authority, let service) where servedHere(target):
             event.dstAddr = authority
             event.dstWorkload = target.name
-            event.dstIdentity = identity(of: target).uri
+            event.dstIdentity = inputs.identity(of: target).uri
             event.dstService = service?.hostname
             event.reason = ConnectionEvent.sameNodeReason
-            log.write(event)
+            inputs.log.write(event)
             deliverLocally(downstream, from: source, to: target, port: Int(authority.split(separator: ":").last ?? "") ?? port, srcAddr: event.srcAddr)
             return
         case .hbone(let target, let authority, let service):
             event.dstHboneAddr = "\(target.address):15008"
             event.dstAddr = authority
             event.dstWorkload = target.name
-            event.dstIdentity = identity(of: target).uri
+            event.dstIdentity = inputs.identity(of: target).uri
             event.dstService = service?.hostname
-            let tunnel = openTunnel(from: source, to: target, authority: authority, downstream: downstream, id: id)
+            let tunnel = pool.openTunnel(from: source, to: target, authority: authority, downstream: downstream, id: id)
             event.hboneConnection = tunnel.connection
             upstream = tunnel.tunnel
         case .passthrough(let host, let port, let workload, let service):
             event.dstAddr = "\(host):\(port)"
             event.dstWorkload = workload?.name
             event.dstService = service?.hostname
-            let placement = socketPlacement(for: source)
-            upstream = connectPlain(netns: placement.netns, host: host, port: port, source: placement.source)
+            let placement = mode.placement(for: source)
+            upstream = forwarder.connect(netns: placement.netns, host: host, port: port, source: placement.source)
         }
-        log.write(event)
+        inputs.log.write(event)
         let opened = event
         upstream.whenComplete { result in
             switch result {
             case .success(let channel):
-                self.glue(downstream, channel) { sent, received in
-                    self.log.write(opened.closed(sent: sent, received: received, since: started))
+                self.forwarder.glue(downstream, channel) { sent, received in
+                    self.inputs.log.write(opened.closed(sent: sent, received: received, since: started))
                 }
             case .failure(let error):
                 var failed = opened
                 failed.event = .failed
                 failed.error = "\(error)"
-                self.log.write(failed)
+                self.inputs.log.write(failed)
                 downstream.close(promise: nil)
             }
         }
     }
 
-    /// Node level only: is the destination served by this ztunnel too? Then no HBONE leaves the node
-    /// (the node's rules would not bring it back to ztunnel), as ztunnel's same-node fast path does.
-    private func isLocal(_ target: Workload) -> Bool {
-        if case .node = mode { return target.node == node && target.tunnel == .hbone }
-        return false
-    }
-
     /// Same-node delivery: the destination's inbound authorization, then a connection to it from the
     /// source's own address.
     private func deliverLocally(_ downstream: Channel, from source: Workload, to target: Workload, port: Int, srcAddr: String?) {
-        var event = ConnectionEvent(event: .opened, id: nextID(), direction: "inbound")
+        var event = ConnectionEvent(event: .opened, id: inputs.nextID(), direction: "inbound")
         event.srcAddr = srcAddr
-        event.srcIdentity = identity(of: source).uri
+        event.srcIdentity = inputs.identity(of: source).uri
         event.srcNamespace = source.namespace
         event.dstAddr = "\(target.address):\(port)"
         event.dstWorkload = target.name
-        event.dstIdentity = identity(of: target).uri
-        let facts = ConnectionFacts(sourceIdentity: identity(of: source), sourceIP: source.address, destinationIP: target.address,
+        event.dstIdentity = inputs.identity(of: target).uri
+        let facts = ConnectionFacts(sourceIdentity: inputs.identity(of: source), sourceIP: source.address, destinationIP: target.address,
                                     destinationPort: port, destination: target)
-        guard admit(facts, &event) else {
+        guard manager.admit(facts, &event) else {
             event.event = .refused
-            log.write(event)
+            inputs.log.write(event)
             downstream.close(promise: nil)
             return
         }
-        let placement = socketPlacement(for: source)
-        deliver(downstream, to: target.address, port: port, from: placement.netns, source: placement.source, facts: facts, event: event)
+        let placement = mode.placement(for: source)
+        manager.deliver(downstream, to: target.address, port: port, from: placement.netns, source: placement.source, facts: facts, event: event)
     }
 }
