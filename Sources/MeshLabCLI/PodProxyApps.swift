@@ -14,9 +14,7 @@ struct WaypointApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        try pod.serve(role: "waypoint", ports: "HBONE 15008") { uid, netns, eventLoop, pool in
-            Waypoint(uid: uid, netns: netns, eventLoop: eventLoop, pool: pool)
-        }
+        try pod.serve(role: "waypoint", ports: "HBONE 15008") { Waypoint(uid: $0, netns: $1, eventLoop: $2, pool: $3) }
     }
 }
 
@@ -28,9 +26,7 @@ struct SidecarApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { uid, _, eventLoop, pool in
-            Sidecar(uid: uid, eventLoop: eventLoop, pool: pool)
-        }
+        try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { Sidecar(uid: $0, eventLoop: $2, pool: $3) }
     }
 }
 

@@ -31,16 +31,16 @@ final class RouteTable {
               let index = route.rules.firstIndex(where: { matches($0, request) }) else { return Decision() }
         let rule = route.rules[index]
         let key = "\(route.name)#\(index)"
-        if states[key]?.rule != rule { states[key] = RuleState(rule: rule, current: rule.backends.map { _ in 0 }) }
+        if states[key]?.rule != rule { states[key] = RuleState(rule: rule, current: rule.backendRefs.map { _ in 0 }) }
         var decision = Decision(rule: key, timeoutMilliseconds: rule.timeoutMilliseconds, retries: rule.retries)
         states[key]!.seen += 1
         let seen = states[key]!.seen
         if let fault = rule.fault {
-            if let delay = fault.delayMilliseconds, Self.hits(fault.delayPercent, request: seen) { decision.delayMilliseconds = delay }
-            if let status = fault.abortStatus, Self.hits(fault.abortPercent, request: seen) { decision.abortStatus = status }
+            if let delay = fault.delay, Self.hits(delay.percentage, request: seen) { decision.delayMilliseconds = delay.fixedDelayMilliseconds }
+            if let abort = fault.abort, Self.hits(abort.percentage, request: seen) { decision.abortStatus = abort.httpStatus }
         }
-        if let pick = pickBackend(key), let target = mesh.service(hostname: "\(rule.backends[pick].service).\(route.namespace).svc.cluster.local") {
-            decision.backend = (target, rule.backends[pick].port ?? port)
+        if let pick = pickBackend(key), let target = mesh.service(hostname: "\(rule.backendRefs[pick].name).\(route.namespace).svc.cluster.local") {
+            decision.backend = (target, rule.backendRefs[pick].port ?? port)
         }
         return decision
     }
@@ -48,7 +48,7 @@ final class RouteTable {
     /// Smooth weighted round robin (nginx's): each pick adds every weight to its backend's score,
     /// takes the highest score and takes the total off it. Weights 3:1 give A A B A, repeating.
     private func pickBackend(_ key: String) -> Int? {
-        let weights = states[key]!.rule.backends.map(\.weight)
+        let weights = states[key]!.rule.backendRefs.map(\.weight)
         guard weights.contains(where: { $0 > 0 }) else { return nil }
         for index in weights.indices { states[key]!.current[index] += weights[index] }
         let current = states[key]!.current
@@ -69,20 +69,20 @@ final class RouteTable {
 
     private func matches(_ match: HTTPRouteMatch, _ request: HTTPRequestHead) -> Bool {
         let path = String(request.uri.prefix { $0 != "?" })
-        switch match.path {
-        case .exact(let exact): if path != exact { return false }
-        case .prefix(let prefix):
+        switch (match.path?.type, match.path?.value ?? "") {
+        case (.exact?, let exact): if path != exact { return false }
+        case (.pathPrefix?, let prefix):
             let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
             if !(trimmed.isEmpty || path == trimmed || path.hasPrefix(trimmed + "/")) { return false }
-        case .regex(let pattern): if !wholeMatch(pattern, path) { return false }
-        case nil: break
+        case (.regularExpression?, let pattern): if !wholeMatch(pattern, path) { return false }
+        case (nil, _): break
         }
         if let method = match.method, method.uppercased() != request.method.rawValue { return false }
         return match.headers.allSatisfy { header in
             let values = request.headers[canonicalForm: header.name]
-            switch header {
-            case .exact(_, let value): return values.contains { $0 == value }
-            case .regex(_, let pattern): return values.contains { wholeMatch(pattern, String($0)) }
+            switch header.type {
+            case .exact: return values.contains { $0 == header.value }
+            case .regularExpression: return values.contains { wholeMatch(header.value, String($0)) }
             }
         }
     }

@@ -44,10 +44,7 @@ final class ConnectionManager {
                 self.inputs.log.write(event)
                 self.track(event.id, facts: facts, event: event, started: started, downstream: downstream, upstream: upstream)
             case .failure(let error):
-                var failed = event
-                failed.event = .failed
-                failed.error = "\(error)"
-                self.inputs.log.write(failed)
+                self.inputs.log.write(event.failed(error))
                 downstream.close(promise: nil)
             }
         }

@@ -11,13 +11,8 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
     /// The pod it serves (`namespace/name`).
     public let uid: String
     let inputs: ProxyInputs
-    private let forwarder: Forwarder
-    private let manager: ConnectionManager
-    private let pool: HBONEClientPool
-    private let server: HBONEServer
-    private let inbound: Inbound
-    private let passthrough: InboundPassthrough
-    private let outbound: Outbound
+    /// ztunnel's L4 paths, in the pod: what is not HTTP goes as a ztunnel would send it.
+    private let proxy: L4Proxy
     private let routes = RouteTable()
     private let requestMetrics = RequestMetrics()
     private var listeners: [Channel]?
@@ -25,15 +20,8 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
     /// A sidecar in pod `uid`. Its log ids read `sidecar <ns>/<name>-<n>`.
     public init(uid: String, eventLoop: EventLoop, pool: NIOThreadPool) {
         self.uid = uid
-        let mode = CaptureMode.inPod
         inputs = ProxyInputs(name: "sidecar \(uid)", eventLoop: eventLoop, pool: pool)
-        forwarder = Forwarder(inputs: inputs)
-        manager = ConnectionManager(inputs: inputs, forwarder: forwarder)
-        self.pool = HBONEClientPool(inputs: inputs, mode: mode)
-        server = HBONEServer(inputs: inputs)
-        inbound = Inbound(inputs: inputs, manager: manager, forwarder: forwarder, mode: mode) { $0.uid == uid }
-        passthrough = InboundPassthrough(inputs: inputs, manager: manager, mode: mode)
-        outbound = Outbound(inputs: inputs, forwarder: forwarder, manager: manager, pool: self.pool, endpoints: EndpointPicker(), mode: mode) { _ in false }
+        proxy = L4Proxy(inputs: inputs, mode: .inPod, serves: { $0.uid == uid }, servedHere: { _ in false })
     }
 
     /// Takes a pushed update: re-authorizes open connections, and starts listening in the pod once
@@ -41,7 +29,7 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
     public func apply(_ update: ZTunnelUpdate) -> EventLoopFuture<Void> {
         inputs.eventLoop.flatSubmit {
             do { try self.inputs.install(update) } catch { return self.inputs.eventLoop.makeFailedFuture(error) }
-            self.manager.reauthorize()
+            self.proxy.manager.reauthorize()
             guard self.listeners == nil, let pod = self.inputs.mesh?.workload(uid: self.uid) else { return self.inputs.eventLoop.makeSucceededVoidFuture() }
             return self.capture(pod)
         }
@@ -50,8 +38,8 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
     public func dump() -> EventLoopFuture<ZTunnelDump> {
         inputs.eventLoop.submit {
             ZTunnelDump(node: self.inputs.name, config: self.inputs.config, identities: self.inputs.tls?.heldIdentities.map(\.uri) ?? [],
-                        capturedWorkloads: self.listeners == nil ? [] : [self.uid], openConnections: self.manager.tracked.count,
-                        pooledConnections: self.pool.pooledConnections)
+                        capturedWorkloads: self.listeners == nil ? [] : [self.uid], openConnections: self.proxy.manager.tracked.count,
+                        pooledConnections: self.proxy.pool.pooledConnections)
         }
     }
 
@@ -59,17 +47,9 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
 
     /// Opens 15001, 15006 and 15008 inside the pod's netns.
     private func capture(_ pod: Workload) -> EventLoopFuture<Void> {
-        let sockets = inputs.pool.runIfActive(eventLoop: inputs.eventLoop) {
-            try [15001, 15006, 15008].map { try PodSockets.listen(netns: pod.netns, port: $0, transparent: true) }
-        }
-        return sockets.flatMap { fds in
-            let outbound = self.inputs.listen(fds[0]) { channel in self.outbound(channel, from: pod) }
-            let plaintext = self.inputs.listen(fds[1]) { channel in self.inboundPlaintext(channel, at: pod) }
-            let hbone = self.server.serve(fds[2], for: { _ in pod }, accept: self.accept)
-            return outbound.and(plaintext).and(hbone).map { listeners in
-                self.listeners = [listeners.0.0, listeners.0.1, listeners.1]
-            }
-        }
+        proxy.listen(in: pod.netns, outbound: { self.outbound($0, from: pod) }, plaintext: { self.inboundPlaintext($0, at: pod) },
+                     hbone: { _ in pod }, accept: accept)
+            .map { self.listeners = $0 }
     }
 
     /// Captured on 15001: a call from the pod's app. HTTP is routed at the client; anything else
@@ -81,17 +61,17 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
                 return
             }
             let target = L7Proxy.Target(ip: ip, port: port, service: self.inputs.mesh?.service(vip: ip), workload: self.inputs.mesh?.workload(at: ip))
-            self.serveL7(downstream, leg: .sidecarOutbound, pod: pod, target: target) { self.outbound.forward($0, from: pod, to: ip, port: port) }
+            self.serveL7(downstream, leg: .sidecarOutbound, pod: pod, target: target) { self.proxy.outbound.forward($0, from: pod, to: ip, port: port) }
         }
     }
 
     /// Captured on 15006: a plaintext call to the pod's app. HTTP is authorized request by request;
     /// anything else at L4, as ztunnel's inbound passthrough does.
     private func inboundPlaintext(_ downstream: Channel, at pod: Workload) {
-        passthrough.originalDestination(of: downstream) { ip, port in
-            guard !self.passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
+        proxy.passthrough.originalDestination(of: downstream) { ip, port in
+            guard !self.proxy.passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
             self.serveL7(downstream, leg: .sidecarInbound, pod: pod, target: L7Proxy.Target(ip: ip, port: port, workload: pod)) {
-                self.passthrough.forward($0, to: pod, ip: ip, port: port)
+                self.proxy.passthrough.forward($0, to: pod, ip: ip, port: port)
             }
         }
     }
@@ -101,7 +81,7 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
     /// and end logged with both identities) and anything else is authorized at L4 and joined to the app.
     private func accept(_ headers: HPACKHeaders, stream: Channel, connection: Channel) -> EventLoopFuture<HBONEStream.Acceptance> {
         let request: Inbound.Request
-        switch inbound.resolve(headers, connection: connection) {
+        switch proxy.inbound.resolve(headers, connection: connection) {
         case .refused(let answer): return answer
         case .resolved(let resolved): request = resolved
         }
@@ -116,13 +96,13 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
                     L7Proxy(inputs: l7, leg: .sidecarInbound, proxied: pod, peer: peer, source: source, target: target, http2Upstreams: $0, arrival: event)
                 }) { stream in
                     var event = event
-                    guard self.manager.admit(facts, &event) else {
+                    guard self.proxy.manager.admit(facts, &event) else {
                         event.event = .refused
                         self.inputs.log.write(event)
                         stream.close(promise: nil)
                         return
                     }
-                    self.manager.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event)
+                    self.proxy.manager.deliver(stream, to: pod.address, port: port, from: pod.netns, source: sourceIP, facts: facts, event: event)
                 }
                 try Holdback.handOver(stream)
             } catch {
@@ -144,7 +124,7 @@ public final class Sidecar: MeshProxy, @unchecked Sendable {
 
     private var l7Inputs: L7Inputs {
         L7Inputs(log: inputs.log, requestMetrics: requestMetrics, routes: routes, ids: inputs.ids, randomIDs: inputs.randomIDs,
-                 mesh: { [inputs] in inputs.mesh }, forwarder: forwarder, opener: UpstreamOpener(pool: pool, forwarder: forwarder), upstreams: self)
+                 mesh: { [inputs] in inputs.mesh }, forwarder: proxy.forwarder, opener: UpstreamOpener(pool: proxy.pool, forwarder: proxy.forwarder), upstreams: self)
     }
 }
 
@@ -156,7 +136,7 @@ extension Sidecar: L7Upstreams {
         guard leg == .sidecarOutbound else {
             return Upstream(workload: proxied, carrier: .plain(host: target.ip, port: target.port, netns: proxied.netns, source: sourceIP))
         }
-        switch outbound.route(from: proxied, to: target.ip, port: target.port) {
+        switch proxy.outbound.route(from: proxied, to: target.ip, port: target.port) {
         case .refuse, .selfCall: return nil
         case .hbone(let next, let authority, _): return Upstream(workload: next, carrier: .hbone(next, authority: authority))
         case .passthrough(let host, let port, let workload, _):

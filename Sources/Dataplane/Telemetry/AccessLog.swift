@@ -83,6 +83,14 @@ public struct ConnectionEvent: Codable, Hashable, Sendable {
         return event
     }
 
+    /// This connection's `failed` event: its upstream could not be reached, and why.
+    public func failed(_ error: Error) -> ConnectionEvent {
+        var event = self
+        event.event = .failed
+        event.error = "\(error)"
+        return event
+    }
+
     enum CodingKeys: String, CodingKey {
         case time, event, id, direction, policy, allowed, reason, error, method, path, status, route, attempts
         case requestID = "request.id", upstreamHost = "upstream.host", responseFlags = "response_flags"

@@ -130,10 +130,7 @@ final class Outbound {
                     self.inputs.log.write(opened.closed(sent: sent, received: received, since: started))
                 }
             case .failure(let error):
-                var failed = opened
-                failed.event = .failed
-                failed.error = "\(error)"
-                self.inputs.log.write(failed)
+                self.inputs.log.write(opened.failed(error))
                 downstream.close(promise: nil)
             }
         }

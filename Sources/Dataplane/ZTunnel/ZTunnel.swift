@@ -1,21 +1,15 @@
 import NIOCore
 import NIOPosix
 
-/// MeshLab's ztunnel: one per node, serving that node's ambient pods, built like istio/ztunnel from
-/// parts around shared inputs: inbound (15008), inbound passthrough (15006), outbound (15001), the
-/// HBONE pool, and the connection manager that re-authorizes on every policy change. All state
-/// lives on one event loop; every method below runs on it.
+/// MeshLab's ztunnel: one per node, serving that node's ambient pods. It decides which pods it
+/// captures and where it listens (inside each pod, or once in its own netns at node level); its
+/// `L4Proxy` (inbound, inbound passthrough, outbound, HBONE pool, connection manager) carries the
+/// traffic. All state lives on one event loop; every method below runs on it.
 public final class ZTunnel: MeshProxy, @unchecked Sendable {
     public let node: String
     let mode: CaptureMode
     let inputs: ProxyInputs
-    private let forwarder: Forwarder
-    private let manager: ConnectionManager
-    private let pool: HBONEClientPool
-    private let server: HBONEServer
-    private let inbound: Inbound
-    private let passthrough: InboundPassthrough
-    private let outbound: Outbound
+    private let proxy: L4Proxy
     /// Listeners (15001, 15006, 15008) per captured workload uid; node level, one set under "node".
     private var captured: [String: [Channel]] = [:]
     private var draining = false
@@ -24,16 +18,8 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
         self.node = node
         self.mode = mode
         inputs = ProxyInputs(name: node, generation: generation, eventLoop: eventLoop, pool: pool)
-        forwarder = Forwarder(inputs: inputs)
-        manager = ConnectionManager(inputs: inputs, forwarder: forwarder)
-        self.pool = HBONEClientPool(inputs: inputs, mode: mode)
-        server = HBONEServer(inputs: inputs)
-        inbound = Inbound(inputs: inputs, manager: manager, forwarder: forwarder, mode: mode) { $0.node == node }
-        passthrough = InboundPassthrough(inputs: inputs, manager: manager, mode: mode)
         let nodeLevel: Bool = if case .node = mode { true } else { false }
-        outbound = Outbound(inputs: inputs, forwarder: forwarder, manager: manager, pool: self.pool, endpoints: EndpointPicker(), mode: mode) {
-            nodeLevel && $0.node == node && $0.tunnel == .hbone
-        }
+        proxy = L4Proxy(inputs: inputs, mode: mode, serves: { $0.node == node }) { nodeLevel && $0.node == node && $0.tunnel == .hbone }
     }
 
     // MARK: config
@@ -49,7 +35,7 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
                 listeners.forEach { $0.close(promise: nil) }
                 self.captured[uid] = nil
             }
-            self.manager.reauthorize()
+            self.proxy.manager.reauthorize()
             guard !self.draining else { return self.inputs.eventLoop.makeSucceededVoidFuture() }
             if case .node(let netns) = self.mode {
                 return self.listenOnNode(netns: netns)
@@ -67,11 +53,11 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
             self.draining = true
             self.captured.values.flatMap { $0 }.forEach { $0.close(promise: nil) }
             self.captured = [:]
-            self.server.goAway()
+            self.proxy.server.goAway()
             let done = eventLoop.makePromise(of: Void.self)
             let end = NIODeadline.now() + deadline
             eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(50)) { task in
-                guard self.forwarder.openConnections == 0 || NIODeadline.now() >= end else { return }
+                guard self.proxy.forwarder.openConnections == 0 || NIODeadline.now() >= end else { return }
                 task.cancel()
                 done.succeed(())
             }
@@ -82,8 +68,8 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
     public func dump() -> EventLoopFuture<ZTunnelDump> {
         inputs.eventLoop.submit {
             ZTunnelDump(node: self.node, config: self.inputs.config, identities: self.inputs.tls?.heldIdentities.map(\.uri) ?? [],
-                        capturedWorkloads: self.servedWorkloads, openConnections: self.manager.tracked.count,
-                        pooledConnections: self.pool.pooledConnections)
+                        capturedWorkloads: self.servedWorkloads, openConnections: self.proxy.manager.tracked.count,
+                        pooledConnections: self.proxy.pool.pooledConnections)
         }
     }
 
@@ -101,18 +87,9 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
 
     /// Opens 15001, 15006 and 15008 inside the workload's netns.
     private func capture(_ workload: Workload) -> EventLoopFuture<Void> {
-        let sockets = inputs.pool.runIfActive(eventLoop: inputs.eventLoop) {
-            // Transparent, so the older in-pod form's TPROXY rules may hand them connections too.
-            try [15001, 15006, 15008].map { try PodSockets.listen(netns: workload.netns, port: $0, transparent: true) }
-        }
-        return sockets.flatMap { fds in
-            let outbound = self.inputs.listen(fds[0]) { channel in self.outbound(channel, from: workload) }
-            let plaintext = self.inputs.listen(fds[1]) { channel in self.inboundPlaintext(channel, at: workload) }
-            let hbone = self.server.serve(fds[2], for: { _ in workload }, accept: self.inbound.accept)
-            return outbound.and(plaintext).and(hbone).map { listeners in
-                self.captured[workload.uid] = [listeners.0.0, listeners.0.1, listeners.1]
-            }
-        }
+        proxy.listen(in: workload.netns, outbound: { self.outbound($0, from: workload) }, plaintext: { self.inboundPlaintext($0, at: workload) },
+                     hbone: { _ in workload }, accept: proxy.inbound.accept)
+            .map { self.captured[workload.uid] = $0 }
     }
 
     /// Node level: one set of transparent listeners in ztunnel's own netns serves every enrolled pod;
@@ -120,20 +97,11 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
     private func listenOnNode(netns: String) -> EventLoopFuture<Void> {
         let key = "node"
         guard captured[key] == nil else { return inputs.eventLoop.makeSucceededVoidFuture() }
-        let sockets = inputs.pool.runIfActive(eventLoop: inputs.eventLoop) {
-            try [15001, 15006, 15008].map { try PodSockets.listen(netns: netns, port: $0, transparent: true) }
-        }
-        return sockets.flatMap { fds in
-            let outbound = self.inputs.listen(fds[0]) { channel in self.outboundFromNode(channel) }
-            let plaintext = self.inputs.listen(fds[1]) { channel in self.inboundPlaintextFromNode(channel) }
-            let hbone = self.server.serve(fds[2], for: { channel in
-                guard let ip = channel.localAddress?.ipAddress, let workload = self.inputs.mesh?.workload(at: ip), workload.node == self.node else { return nil }
-                return workload
-            }, accept: self.inbound.accept)
-            return outbound.and(plaintext).and(hbone).map { listeners in
-                self.captured[key] = [listeners.0.0, listeners.0.1, listeners.1]
-            }
-        }
+        return proxy.listen(in: netns, outbound: outboundFromNode, plaintext: inboundPlaintextFromNode, hbone: { channel in
+            guard let ip = channel.localAddress?.ipAddress, let workload = self.inputs.mesh?.workload(at: ip), workload.node == self.node else { return nil }
+            return workload
+        }, accept: proxy.inbound.accept)
+            .map { self.captured[key] = $0 }
     }
 
     /// A connection captured on 15001 inside `source`'s netns.
@@ -143,7 +111,7 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
                 downstream.close(promise: nil)
                 return
             }
-            self.outbound.forward(downstream, from: source, to: ip, port: port)
+            self.proxy.outbound.forward(downstream, from: source, to: ip, port: port)
         }
     }
 
@@ -156,14 +124,14 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
             downstream.close(promise: nil)
             return
         }
-        outbound.forward(downstream, from: source, to: ip, port: port)
+        proxy.outbound.forward(downstream, from: source, to: ip, port: port)
     }
 
     /// 15006 inside `workload`'s netns: plaintext from outside the mesh, authorized without identity.
     private func inboundPlaintext(_ downstream: Channel, at workload: Workload) {
-        passthrough.originalDestination(of: downstream) { ip, port in
-            guard !self.passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
-            self.passthrough.forward(downstream, to: workload, ip: ip, port: port)
+        proxy.passthrough.originalDestination(of: downstream) { ip, port in
+            guard !self.proxy.passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
+            self.proxy.passthrough.forward(downstream, to: workload, ip: ip, port: port)
         }
     }
 
@@ -174,7 +142,7 @@ public final class ZTunnel: MeshProxy, @unchecked Sendable {
             downstream.close(promise: nil)
             return
         }
-        guard !passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
-        passthrough.forward(downstream, to: workload, ip: ip, port: port)
+        guard !proxy.passthrough.refusesSelfCall(downstream, ip: ip, port: port) else { return }
+        proxy.passthrough.forward(downstream, to: workload, ip: ip, port: port)
     }
 }

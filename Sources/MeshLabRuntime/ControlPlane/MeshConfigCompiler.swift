@@ -27,26 +27,27 @@ package enum MeshConfigCompiler {
     /// The waypoint form of an HTTPRoute rule: what it does, without where the lab file says it, so
     /// a rule that only moved keeps its weighted picks and fault counts across a push.
     static func rule(_ rule: RouteRule) -> HTTPRouteRule {
-        HTTPRouteRule(
-            matches: rule.matches.map { match in
-                HTTPRouteMatch(path: match.path.map(path), method: match.method, headers: match.headers.map { header in
-                    switch header {
-                    case .exact(let name, let value): .exact(name, value)
-                    case .regex(let name, let pattern): .regex(name, pattern)
-                    }
-                })
-            },
-            backends: rule.backends.map { HTTPBackendRef(service: $0.service, port: $0.port, weight: $0.weight) },
-            fault: rule.fault.map { HTTPFaultInjection(delayMilliseconds: $0.delayMilliseconds, delayPercent: $0.delayPercent,
-                                                       abortStatus: $0.abortStatus, abortPercent: $0.abortPercent) },
-            timeoutMilliseconds: rule.timeoutMilliseconds, retries: rule.retries)
+        let matches = rule.matches.map { match in
+            HTTPRouteMatch(path: match.path.map(path), method: match.method, headers: match.headers.map { header in
+                switch header {
+                case .exact(let name, let value): HTTPHeaderMatch(.exact, name: name, value: value)
+                case .regex(let name, let pattern): HTTPHeaderMatch(.regularExpression, name: name, value: pattern)
+                }
+            })
+        }
+        let fault = rule.fault.map { fault in
+            HTTPFaultInjection(delay: fault.delayMilliseconds.map { .init(fixedDelayMilliseconds: $0, percentage: fault.delayPercent) },
+                               abort: fault.abortStatus.map { .init(httpStatus: $0, percentage: fault.abortPercent) })
+        }
+        return HTTPRouteRule(matches: matches, backendRefs: rule.backends.map { HTTPBackendRef(name: $0.service, port: $0.port, weight: $0.weight) },
+                             fault: fault, timeoutMilliseconds: rule.timeoutMilliseconds, retries: rule.retries)
     }
 
     private static func path(_ path: PathMatch) -> HTTPPathMatch {
         switch path {
-        case .exact(let value): .exact(value)
-        case .prefix(let value): .prefix(value)
-        case .regex(let value): .regex(value)
+        case .exact(let value): HTTPPathMatch(.exact, value)
+        case .prefix(let value): HTTPPathMatch(.pathPrefix, value)
+        case .regex(let value): HTTPPathMatch(.regularExpression, value)
         }
     }
 
