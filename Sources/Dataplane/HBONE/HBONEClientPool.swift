@@ -38,7 +38,7 @@ final class PooledConnection {
 
 /// ztunnel's outbound connection pool (src/proxy/pool.rs): HBONE connections keyed by source and
 /// destination identity and address, each carrying up to 100 tunnels (CONNECT streams).
-final class HBONEClientPool {
+final class HBONEClientPool: @unchecked Sendable {  // used on its process's one event loop
     private let inputs: ProxyInputs
     /// Where this process's HBONE connections are made from (a source workload's netns, or its own).
     private let mode: CaptureMode

@@ -6,9 +6,9 @@ import NIOPosix
 /// An HBONE listener (15008): mutual TLS with the identity of the workload each connection is for,
 /// client certificate required, then HTTP/2 whose CONNECT streams go to `accept`. Keeps its
 /// connections, to tell them to go away (GOAWAY) when the process drains.
-final class HBONEServer {
+final class HBONEServer: @unchecked Sendable {  // used on its process's one event loop
     /// Decides one CONNECT on `stream` of `connection` (its verified peer in its PeerIdentityHandler).
-    typealias Accept = (_ headers: HPACKHeaders, _ stream: Channel, _ connection: Channel) -> EventLoopFuture<HBONEStream.Acceptance>
+    typealias Accept = @Sendable (_ headers: HPACKHeaders, _ stream: Channel, _ connection: Channel) -> EventLoopFuture<HBONEStream.Acceptance>
 
     let inputs: ProxyInputs
     private var connections: [ObjectIdentifier: Channel] = [:]
@@ -17,7 +17,7 @@ final class HBONEServer {
 
     /// Serves the listening socket `fd`; `destination` names the workload a new connection is for
     /// (nil: none served here, the connection is refused).
-    func serve(_ fd: CInt, for destination: @escaping (Channel) -> Workload?, accept: @escaping Accept) -> EventLoopFuture<Channel> {
+    func serve(_ fd: CInt, for destination: @escaping @Sendable (Channel) -> Workload?, accept: @escaping Accept) -> EventLoopFuture<Channel> {
         guard inputs.tls != nil else { return inputs.eventLoop.makeFailedFuture(HBONEError.notConfigured) }
         let inputs = self.inputs
         return ServerBootstrap(group: inputs.eventLoop)

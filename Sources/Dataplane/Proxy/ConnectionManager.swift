@@ -2,7 +2,7 @@ import NIOCore
 
 /// L4 authorization of inbound connections, and the connections it let in, kept so a policy change
 /// re-authorizes them (ztunnel's src/proxy/connection_manager.rs): one that policies now deny is closed.
-final class ConnectionManager {
+final class ConnectionManager: @unchecked Sendable {  // used on its process's one event loop
     /// An inbound connection kept for re-authorization when policies change.
     struct TrackedConnection {
         var facts: ConnectionFacts

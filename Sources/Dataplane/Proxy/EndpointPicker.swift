@@ -1,5 +1,5 @@
 /// Picks a service's next endpoint: round robin per service, deterministic, so labs can count spread.
-final class EndpointPicker {
+final class EndpointPicker: @unchecked Sendable {  // used on its process's one event loop
     private var next: [String: Int] = [:]
 
     func pick(_ service: MeshService, in mesh: MeshIndex?) -> Workload? {

@@ -4,7 +4,7 @@ import NIOPosix
 extension ProxyInputs {
     /// A listener on a socket made in some netns (PodSockets.listen): its accepted connections start
     /// paused (Holdback) and go to `accept`, unless this process opened them itself (SelfCall).
-    func listen(_ fd: CInt, accept: @escaping (Channel) -> Void) -> EventLoopFuture<Channel> {
+    func listen(_ fd: CInt, accept: @escaping @Sendable (Channel) -> Void) -> EventLoopFuture<Channel> {
         ServerBootstrap(group: eventLoop)
             .serverChannelOption(.maxMessagesPerRead, value: 64)  // accept bursts in batches
             .childChannelOption(.autoRead, value: false)

@@ -1,7 +1,7 @@
 /// Connection ids: the process's name and a counter (`node-a-17`). After a restart the ztunnel's
 /// generation goes in too (`node-a-2.17`), so a draining predecessor and its successor never log
 /// the same id. Used on the process's event loop only.
-final class ConnectionIDs {
+final class ConnectionIDs: @unchecked Sendable {  // used on its process's one event loop
     let name: String
     private let generation: Int
     private var counter = 0

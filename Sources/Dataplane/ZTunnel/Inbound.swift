@@ -6,7 +6,7 @@ import NIOHPACK
 /// failed upstream, 401 denied by policy; 200 once the upstream connection exists, which is then
 /// joined to the stream and tracked for re-authorization. A sidecar shares the checks before
 /// authorization (`resolve`) and serves what passes them itself.
-final class Inbound {
+final class Inbound: @unchecked Sendable {  // used on its process's one event loop
     /// A CONNECT that passed every check before authorization.
     struct Request {
         var connect: ConnectRequest

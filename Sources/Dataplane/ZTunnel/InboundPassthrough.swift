@@ -2,7 +2,7 @@ import NIOCore
 
 /// ztunnel's inbound passthrough (src/proxy/inbound_passthrough.rs): plaintext on 15006 from
 /// outside the mesh, authorized without an identity and joined to the workload it was sent to.
-final class InboundPassthrough {
+final class InboundPassthrough: @unchecked Sendable {  // used on its process's one event loop
     private let inputs: ProxyInputs
     private let manager: ConnectionManager
     private let mode: CaptureMode
@@ -15,7 +15,7 @@ final class InboundPassthrough {
 
     /// Where a connection captured in a pod was going: its NAT record (REDIRECT), or else its local
     /// address (TPROXY, the older in-pod form, leaves no NAT record).
-    func originalDestination(of downstream: Channel, then serve: @escaping (_ ip: String, _ port: Int) -> Void) {
+    func originalDestination(of downstream: Channel, then serve: @escaping @Sendable (_ ip: String, _ port: Int) -> Void) {
         PodSockets.originalDestination(downstream).hop(to: inputs.eventLoop).whenComplete { result in
             switch result {
             case .success(let (ip, port)):

@@ -3,7 +3,7 @@ import NIOCore
 /// ztunnel's proxy (src/proxy.rs `Proxy`): inbound (15008), inbound passthrough (15006) and outbound
 /// (15001) over one set of inputs, with the HBONE pool and the connection manager they share. A
 /// ztunnel is one; a sidecar runs one for the traffic it does not serve at L7.
-final class L4Proxy {
+final class L4Proxy: @unchecked Sendable {  // used on its process's one event loop
     let inputs: ProxyInputs
     let forwarder: Forwarder
     /// Authorizes inbound connections and re-authorizes them on every policy change.
@@ -32,8 +32,8 @@ final class L4Proxy {
 
     /// Opens 15001, 15006 and 15008 (transparent, so TPROXY rules may hand them connections too)
     /// inside `netns`; each accepted connection goes to its handler. Returns the three listeners.
-    func listen(in netns: String, outbound: @escaping (Channel) -> Void, plaintext: @escaping (Channel) -> Void,
-                hbone destination: @escaping (Channel) -> Workload?, accept: @escaping HBONEServer.Accept) -> EventLoopFuture<[Channel]> {
+    func listen(in netns: String, outbound: @escaping @Sendable (Channel) -> Void, plaintext: @escaping @Sendable (Channel) -> Void,
+                hbone destination: @escaping @Sendable (Channel) -> Workload?, accept: @escaping HBONEServer.Accept) -> EventLoopFuture<[Channel]> {
         let sockets = inputs.pool.runIfActive(eventLoop: inputs.eventLoop) {
             try [15001, 15006, 15008].map { try PodSockets.listen(netns: netns, port: $0, transparent: true) }
         }

@@ -4,7 +4,7 @@ import NIOCore
 /// goes where the mesh says its original destination is: HBONE to the destination's ztunnel (or
 /// its waypoint, or a sidecar's pod), plain TCP outside the mesh, or refused. A sidecar sends what
 /// is not HTTP the same way.
-final class Outbound {
+final class Outbound: @unchecked Sendable {  // used on its process's one event loop
     /// Where an outbound connection goes, decided from its original destination.
     enum Route {
         case refuse(String)
