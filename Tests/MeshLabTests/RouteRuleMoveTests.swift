@@ -1,6 +1,6 @@
 @testable import Dataplane
 import MeshLab
-@testable import MeshLabCLI
+import MeshLabRuntime
 import NIOHTTP1
 import XCTest
 

@@ -25,7 +25,7 @@ package struct CheckRunner {
         let started = Date()
         let caller = topology.pod(check.from)!
         let logs = topology.ztunnels.map { directory.log(for: Naming.ztunnelProcess(node: $0.node)) }
-            + topology.proxies.map { directory.log(for: "\($0.role)-\($0.pod.replacingOccurrences(of: "/", with: "-"))") }
+            + topology.proxies.map { directory.log(for: Naming.proxyProcess(role: $0.role, pod: $0.pod)) }
         let offsets = logs.map(Self.size)
         // Redirect rule counters (and node-level tunnel counters), for the kernel's part of a path or
         // fast path: read only when one is expected.
@@ -44,7 +44,19 @@ package struct CheckRunner {
             throw error
         }
         let calls = output.output.split(separator: "\n").compactMap { try? Self.decoder.decode(CallResult.self, from: Data($0.utf8)) }
-        var evidence = Evidence(calls: calls, events: zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) }, callerIP: caller.ip.description)
+        let readEvents = { zip(logs, offsets).flatMap { Self.events(in: $0, from: $1) } }
+        var events = readEvents()
+        // A proxy logs a request's decision just after it has answered it: a check that judges
+        // decisions gives the logs a moment to hold one per answered call.
+        if check.expect.contains(where: \.needsDecisions) {
+            let answered = calls.filter { $0.reply != nil || $0.status != nil }.count
+            let deadline = Date().addingTimeInterval(1)
+            while events.filter(\.isPolicyDecision).count < answered && Date() < deadline {
+                usleep(20_000)
+                events = readEvents()
+            }
+        }
+        var evidence = Evidence(calls: calls, events: events, callerIP: caller.ip.description)
         evidence.canary = canary
         evidence.captures = try captures.map { LinkCapture(link: $0.link, file: $0.capture.file, packets: try $0.capture.stop()) }
         evidence.ruleHits = try zip(ends, countersBefore).flatMap { place, before in
@@ -204,6 +216,15 @@ package struct CheckRunner {
 }
 
 package extension Expectation {
+    package var needsDecisions: Bool {
+        switch self {
+        case .policy: true
+        case .all(let parts), .any(let parts): parts.contains(where: \.needsDecisions)
+        case .not(let part): part.needsDecisions
+        default: false
+        }
+    }
+
     package var needsRuleCounters: Bool {
         switch self {
         case .path, .fastPath: true

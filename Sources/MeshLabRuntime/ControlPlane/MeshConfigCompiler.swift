@@ -26,7 +26,7 @@ package enum MeshConfigCompiler {
 
     /// The waypoint form of an HTTPRoute rule: what it does, without where the lab file says it, so
     /// a rule that only moved keeps its weighted picks and fault counts across a push.
-    static func rule(_ rule: RouteRule) -> HTTPRouteRule {
+    package static func rule(_ rule: RouteRule) -> HTTPRouteRule {
         let matches = rule.matches.map { match in
             HTTPRouteMatch(path: match.path.map(path), method: match.method, headers: match.headers.map { header in
                 switch header {
