@@ -20,32 +20,20 @@ public enum BenchLabs {
     public static let ztunnel = Lab("bench-ztunnel") {
         Node("node-a")
         Node("node-b")
-        Namespace("mesh", mode: .ambient) {
-            Pod("client", node: "node-a", app: .client)
-            Pod("echo", node: "node-b", app: .echo(ports: [9000]))
-        }
-        Namespace("plain") {
-            Pod("client", node: "node-a", app: .client)
-            Pod("echo", node: "node-b", app: .echo(ports: [9000]))
-        }
+        clientAndEcho("mesh", mode: .ambient, port: 9000)
+        clientAndEcho("plain", mode: .none, port: 9000)
     }
 
     /// The L7 paths against ztunnel alone: through a waypoint (`l7`), sidecar to sidecar (`injected`).
     public static let waypoint = Lab("bench-waypoint") {
         Node("node-a")
         Node("node-b")
-        Namespace("mesh", mode: .ambient) {
-            Pod("client", node: "node-a", app: .client)
-            Pod("echo", node: "node-b", app: .echo(ports: [8000]))
-        }
+        clientAndEcho("mesh", mode: .ambient, port: 8000)
         Namespace("l7", mode: .ambient, waypoint: "waypoint") {
             Waypoint("waypoint", node: "node-b")
             Pod("echo", node: "node-b", app: .echo(ports: [8000]))
         }
-        Namespace("injected", mode: .sidecar) {
-            Pod("client", node: "node-a", app: .client)
-            Pod("echo", node: "node-b", app: .echo(ports: [8000]))
-        }
+        clientAndEcho("injected", mode: .sidecar, port: 8000)
     }
 
     /// HTTP between a client and echo servers on its node (`near`) and the other (`far`), captured in
@@ -59,6 +47,14 @@ public enum BenchLabs {
                 Pod("near", node: "node-a", app: .echo(ports: [8000]))
                 Pod("far", node: "node-b", app: .echo(ports: [8000]))
             }
+        }
+    }
+
+    /// A client on node-a and an echo server on node-b, in namespace `name`.
+    private static func clientAndEcho(_ name: String, mode: DataplaneMode, port: Int) -> Namespace {
+        Namespace(name, mode: mode) {
+            Pod("client", node: "node-a", app: .client)
+            Pod("echo", node: "node-b", app: .echo(ports: [port]))
         }
     }
 }

@@ -6,10 +6,9 @@ import NIOCore
 /// NIOHTTP2 cuts DATA out of what it is given without copying, and turns a DATA frame split across
 /// reads into several frames cut from one buffer it keeps appending to. A stream that is not read
 /// (its tunnel's far side stopped reading) keeps its frames until its window closes, each pinning
-/// that buffer, and every append copies it into a larger one: one held 4 MiB window cost 45 MB,
-/// and 270 MB on a connection that had carried traffic before. Whole frames avoid the splitting;
-/// what is left (NIOHTTP2 still appends to the buffer frames were cut from) stays bounded by the
-/// window: 20–85 MB.
+/// that buffer, and every append copies it into a larger one, so one held window costs many times
+/// its size. Whole frames avoid the splitting; what is left (NIOHTTP2 still appends to the buffer
+/// frames were cut from) stays bounded by the window (docs/figures.md has the measurements).
 final class WholeFrames: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

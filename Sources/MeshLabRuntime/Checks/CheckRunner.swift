@@ -215,31 +215,28 @@ package struct CheckRunner {
     }
 }
 
-package extension Expectation {
-    package var needsDecisions: Bool {
-        switch self {
-        case .policy: true
-        case .all(let parts), .any(let parts): parts.contains(where: \.needsDecisions)
-        case .not(let part): part.needsDecisions
-        default: false
+/// What a check must collect besides calls and logs, from the expectations it judges.
+extension Expectation {
+    /// A policy decision: the logs get a moment to catch up with the calls.
+    var needsDecisions: Bool { involves { if case .policy = $0 { true } else { false } } }
+    /// A path or a fast path: redirect rule (and tunnel) counters.
+    var needsRuleCounters: Bool {
+        involves {
+            switch $0 {
+            case .path, .fastPath: true
+            default: false
+            }
         }
     }
+    /// A fast path: the conntrack table.
+    var needsConntrack: Bool { involves { if case .fastPath = $0 { true } else { false } } }
 
-    package var needsRuleCounters: Bool {
+    /// Whether this expectation, or one it combines, satisfies `leaf`.
+    private func involves(_ leaf: (Expectation) -> Bool) -> Bool {
         switch self {
-        case .path, .fastPath: true
-        case .all(let parts), .any(let parts): parts.contains(where: \.needsRuleCounters)
-        case .not(let part): part.needsRuleCounters
-        default: false
-        }
-    }
-
-    package var needsConntrack: Bool {
-        switch self {
-        case .fastPath: true
-        case .all(let parts), .any(let parts): parts.contains(where: \.needsConntrack)
-        case .not(let part): part.needsConntrack
-        default: false
+        case .all(let parts), .any(let parts): parts.contains { $0.involves(leaf) }
+        case .not(let part): part.involves(leaf)
+        default: leaf(self)
         }
     }
 }
