@@ -41,7 +41,7 @@ final class AuthorizationTests: XCTestCase {
 
     func testDenyWinsOverAllow() {
         let policies = [
-            policy("allow-all", .allow, Authorization.Match()),
+            Authorization(name: "allow-all", namespace: "apps", scope: .namespace, action: .allow, rules: [.init([])]),  // `rules: [{}]`
             policy("deny-sleep", .deny, principals(["cluster.local/ns/apps/sa/sleep"])),
         ]
         let decision = authorize(facts(sleep), policies: policies)
@@ -107,6 +107,38 @@ final class AuthorizationTests: XCTestCase {
         let policies = [policy("p", .allow, match)]
         XCTAssertTrue(authorize(facts(sleep, from: "10.0.0.9"), policies: policies).allowed)
         XCTAssertFalse(authorize(facts(sleep, from: "10.0.1.9"), policies: policies).allowed)
+    }
+
+    /// ztunnel's rbac.rs: a match with no field set is skipped; a clause with no match matches.
+    func testEmptyMatchesMatchNothingAndEmptyClausesMatchEverything() {
+        let emptyMatch = policy("empty-match", .allow, Authorization.Match())
+        XCTAssertFalse(authorize(facts(sleep), policies: [emptyMatch]).allowed, "an allow whose only match is empty allows nobody")
+        let emptyClause = Authorization(name: "empty-clause", namespace: "apps", scope: .namespace, action: .deny,
+                                        rules: [.init([.init([])])])
+        XCTAssertEqual(authorize(facts(sleep), policies: [emptyClause]).policy, "apps/empty-clause", "a clause with no match matches")
+        var port = Authorization.Match()
+        port.destinationPorts = [8000]
+        let mixed = Authorization(name: "mixed", namespace: "apps", scope: .namespace, action: .allow,
+                                  rules: [.init([.init([Authorization.Match(), port])])])
+        XCTAssertTrue(authorize(facts(sleep), policies: [mixed]).allowed, "the empty match is skipped, the other still matches")
+    }
+
+    /// Namespaces match as ztunnel's StringMatch does: exact, `prefix*`, `*suffix`, and `*` (presence).
+    func testNamespacesMatchLikeStrings() {
+        func namespaces(_ values: [String]) -> Authorization.Match {
+            var match = Authorization.Match()
+            match.namespaces = values
+            return match
+        }
+        for (pattern, allowsSleep) in [("apps", true), ("ap*", true), ("*ps", true), ("*", true), ("other", false), ("app", false)] {
+            let policies = [policy("ns", .allow, namespaces([pattern]))]
+            XCTAssertEqual(authorize(facts(sleep), policies: policies).allowed, allowsSleep, pattern)
+        }
+        XCTAssertFalse(authorize(facts(nil), policies: [policy("ns", .allow, namespaces(["*"]))]).allowed, "presence needs an identity")
+        var notAny = Authorization.Match()
+        notAny.notNamespaces = ["*"]
+        XCTAssertTrue(authorize(facts(nil), policies: [policy("plain", .allow, notAny)]).allowed, "plaintext has no namespace to exclude")
+        XCTAssertFalse(authorize(facts(sleep), policies: [policy("plain", .allow, notAny)]).allowed)
     }
 
     func testDryRunIsOnlyLogged() {

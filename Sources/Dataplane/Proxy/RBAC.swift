@@ -64,15 +64,29 @@ public func authorize(_ facts: ConnectionFacts, policies: [Authorization]) -> De
 }
 
 extension Authorization {
+    /// As ztunnel evaluates a policy (src/rbac.rs): no rules match nothing; a rule matches when all its
+    /// clauses do; a clause with no matches matches everything, otherwise one of its matches must;
+    /// a match with no field set is skipped (it matches nothing).
     func matches(_ facts: ConnectionFacts) -> Bool {
-        rules.contains { rule in rule.clauses.allSatisfy { clause in clause.matches.contains { $0.matches(facts, deny: action == .deny) } } }
+        rules.contains { rule in
+            rule.clauses.allSatisfy { clause in
+                clause.matches.isEmpty || clause.matches.contains { !$0.isEmpty && $0.matches(facts, deny: action == .deny) }
+            }
+        }
     }
 }
 
 extension Authorization.Match {
+    /// No field set: ztunnel skips such a match (istiod never sends one; a lab can declare it).
+    var isEmpty: Bool {
+        [namespaces, notNamespaces, serviceAccounts, notServiceAccounts, principals, notPrincipals, sourceIPs, notSourceIPs,
+         destinationIPs, notDestinationIPs, methods, notMethods, paths, notPaths].allSatisfy(\.isEmpty)
+            && destinationPorts.isEmpty && notDestinationPorts.isEmpty
+    }
+
     func matches(_ facts: ConnectionFacts, deny: Bool) -> Bool {
         let identity = facts.sourceIdentity
-        return Self.field(namespaces, notNamespaces, identity.map { id in { $0 == id.namespace } })
+        return Self.field(namespaces, notNamespaces, identity.map { id in { Self.principal($0, matches: id.namespace) } })
             && Self.field(serviceAccounts, notServiceAccounts, identity.map { id in { $0 == id.serviceAccount } })
             && Self.field(principals, notPrincipals, identity.map { id in { Self.principal($0, matches: id.principal) } })
             && Self.field(sourceIPs, notSourceIPs, { Self.address(facts.sourceIP, in: $0) })
@@ -97,8 +111,10 @@ extension Authorization.Match {
         return (positive.isEmpty || positive.contains(where: test)) && !negative.contains(where: test)
     }
 
+    /// ztunnel's StringMatch, in Istio's notation: `*` (presence: any non-empty value), `prefix*`,
+    /// `*suffix`, or exact. Principals, namespaces and HTTP paths match this way.
     static func principal(_ pattern: String, matches principal: String) -> Bool {
-        if pattern == "*" { return true }
+        if pattern == "*" { return !principal.isEmpty }
         if pattern.hasPrefix("*") { return principal.hasSuffix(pattern.dropFirst()) }
         if pattern.hasSuffix("*") { return principal.hasPrefix(pattern.dropLast()) }
         return pattern == principal
