@@ -141,6 +141,17 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertFalse(authorize(facts(sleep), policies: [policy("plain", .allow, notAny)]).allowed)
     }
 
+    /// ztunnel's ServiceAccountMatch: the namespace and the name, both; no identity, no match.
+    func testServiceAccountsMatchNamespaceAndName() {
+        var match = Authorization.Match()
+        match.serviceAccounts = ["apps/sleep"]
+        let policies = [policy("sa", .allow, match)]
+        XCTAssertTrue(authorize(facts(sleep), policies: policies).allowed)
+        XCTAssertFalse(authorize(facts(SpiffeID(trustDomain: "cluster.local", namespace: "other", serviceAccount: "sleep")), policies: policies).allowed,
+                       "the same name in another namespace is another service account")
+        XCTAssertFalse(authorize(facts(nil), policies: policies).allowed)
+    }
+
     func testDryRunIsOnlyLogged() {
         let decision = authorize(facts(sleep), policies: [policy("would-deny", .deny, dryRun: true, principals(["*"]))])
         XCTAssertTrue(decision.allowed)

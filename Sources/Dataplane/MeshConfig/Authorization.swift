@@ -52,6 +52,7 @@ public struct Authorization: Codable, Hashable, Sendable {
     public struct Match: Codable, Hashable, Sendable {
         public var namespaces: [String] = []
         public var notNamespaces: [String] = []
+        /// `namespace/name`: ztunnel's ServiceAccountMatch compares both, never a name alone.
         public var serviceAccounts: [String] = []
         public var notServiceAccounts: [String] = []
         /// Istio principals: `<trust-domain>/ns/<ns>/sa/<sa>`, with an optional leading or trailing `*`.

@@ -87,7 +87,7 @@ extension Authorization.Match {
     func matches(_ facts: ConnectionFacts, deny: Bool) -> Bool {
         let identity = facts.sourceIdentity
         return Self.field(namespaces, notNamespaces, identity.map { id in { Self.principal($0, matches: id.namespace) } })
-            && Self.field(serviceAccounts, notServiceAccounts, identity.map { id in { $0 == id.serviceAccount } })
+            && Self.field(serviceAccounts, notServiceAccounts, identity.map { id in { $0 == "\(id.namespace)/\(id.serviceAccount)" } })
             && Self.field(principals, notPrincipals, identity.map { id in { Self.principal($0, matches: id.principal) } })
             && Self.field(sourceIPs, notSourceIPs, { Self.address(facts.sourceIP, in: $0) })
             && Self.field(destinationIPs, notDestinationIPs, { Self.address(facts.destinationIP, in: $0) })
