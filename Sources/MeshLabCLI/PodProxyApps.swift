@@ -14,7 +14,7 @@ struct WaypointApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        try pod.serve(role: "waypoint", ports: "HBONE 15008") { Waypoint(uid: $0, netns: $1, eventLoop: $2, pool: $3) }
+        try pod.serve(role: .waypoint, ports: "HBONE 15008") { Waypoint(uid: $0, netns: $1, eventLoop: $2, pool: $3) }
     }
 }
 
@@ -26,7 +26,7 @@ struct SidecarApp: ParsableCommand {
     @OptionGroup var pod: PodProxyOptions
 
     func run() throws {
-        try pod.serve(role: "sidecar", ports: "15001, 15006, HBONE 15008") { Sidecar(uid: $0, eventLoop: $2, pool: $3) }
+        try pod.serve(role: .sidecar, ports: "15001, 15006, HBONE 15008") { Sidecar(uid: $0, eventLoop: $2, pool: $3) }
     }
 }
 
@@ -37,7 +37,7 @@ struct PodProxyOptions: ParsableArguments {
     @Option(help: "Its pod (namespace/name).") var pod: String
     @Option(help: "The node it runs on.") var node: String
 
-    func serve(role name: String, ports: String,
+    func serve(role: Naming.ProxyRole, ports: String,
                _ make: (_ uid: String, _ netns: String, EventLoop, NIOThreadPool) -> any MeshProxy) throws {
         let (group, pool) = ZTunnelApp.proxyRuntime(blockingThreads: 2)
         let parts = pod.split(separator: "/").map(String.init)
@@ -45,9 +45,9 @@ struct PodProxyOptions: ParsableArguments {
         let proxy = make(pod, Naming.podNetns(lab: lab, namespace: parts[0], pod: parts[1]), group.next(), pool)
         let admin = try AdminServer.start(proxy: proxy, group: group)
         defer { admin.forEach { $0.close(promise: nil) } }
-        let server = try ConfigServer.start(path: Naming.proxyConfigSocket(lab: lab, role: Naming.ProxyRole(rawValue: name)!, pod: pod), proxy: proxy, group: group)
+        let server = try ConfigServer.start(path: Naming.proxyConfigSocket(lab: lab, role: role, pod: pod), proxy: proxy, group: group)
         NetnsProcess.signalReady()
-        print("\(name) \(lab) \(pod) ready on \(node): \(ports), metrics 15020")
+        print("\(role.rawValue) \(lab) \(pod) ready on \(node): \(ports), metrics 15020")
         try server.closeFuture.wait()
     }
 }

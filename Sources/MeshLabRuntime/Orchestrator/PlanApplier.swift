@@ -27,10 +27,16 @@ package enum PlanApplier {
     /// eBPF mode: each node's redirector attaches its programs and records its pods, as the plan lists.
     package static func callRedirectors(_ plan: Plan) throws {
         for call in plan.redirectorCalls {
-            _ = try RedirectorControl.request(RedirectorRequest(
+            let request = RedirectorRequest(
                 attach: call.attach.map { Attachment(program: $0.program, netns: $0.netns, device: $0.device, ingress: $0.ingress) },
-                enroll: call.enroll.map { Enrollment(ip: $0.ip, hostVeth: $0.hostVeth, netns: $0.netns) }),
-                at: Naming.redirectorSocket(lab: plan.lab, node: call.node))
+                enroll: call.enroll.map { Enrollment(ip: $0.ip, hostVeth: $0.hostVeth, netns: $0.netns) })
+            do {
+                _ = try RedirectorControl.request(request, at: Naming.redirectorSocket(lab: plan.lab, node: call.node))
+            } catch {
+                let log = StateDirectory(lab: plan.lab).log(for: Naming.redirectorProcess(node: call.node)).path
+                throw MeshLabError("the redirector of node \(call.node) could not attach its eBPF programs: \(error)",
+                                   hint: "its log is \(log); `meshlab doctor` shows whether this kernel has tc clsact and BPF")
+            }
         }
     }
 
@@ -38,10 +44,12 @@ package enum PlanApplier {
     /// netns run one after another, in the order listed.
     private static func run(_ entries: [NetnsOps]) throws {
         var byNetns: [(netns: String, ops: [KernelOp])] = []
+        var position: [String: Int] = [:]
         for entry in entries {
-            if let index = byNetns.firstIndex(where: { $0.netns == entry.netns }) {
+            if let index = position[entry.netns] {
                 byNetns[index].ops += entry.ops
             } else {
+                position[entry.netns] = byNetns.count
                 byNetns.append((entry.netns, entry.ops))
             }
         }

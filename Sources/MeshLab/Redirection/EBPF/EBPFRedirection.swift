@@ -3,21 +3,17 @@
 /// compiled and loaded by each node's redirector (Dataplane's `Redirector/`), which attaches them
 /// when `up` asks, in the order listed here.
 public enum EBPFRedirection {
-    /// The mark `ztunnel_tproxy` sets on packets it assigned to a ztunnel socket (as TPROXY's mark does).
-    public static let assignedMark: UInt32 = 0x400
-    static let markMask: UInt32 = 0xfff
-    static let routingTable: UInt32 = 100
-    static let rulePriority: UInt32 = 32764
-
-    /// Inside ztunnel's netns: what a program assigned to a socket is delivered locally whatever its
-    /// destination; reverse-path filtering would drop it.
+    /// Inside ztunnel's netns: what `ztunnel_tproxy` assigned to a socket carries TPROXY's mark
+    /// (0x400) and is delivered locally whatever its destination, as in node-iptables mode;
+    /// reverse-path filtering would drop it.
     public static func ztunnelOps() -> [KernelOp] {
-        [
+        let node = NodeIptablesRedirection.self
+        return [
             .sysctl(key: "net.ipv4.conf.all.rp_filter", value: "0"),
             .sysctl(key: "net.ipv4.conf.default.rp_filter", value: "0"),
             .sysctl(key: "net.ipv4.conf.eth0.rp_filter", value: "0"),
-            .rule(priority: rulePriority, fwmark: assignedMark, mask: markMask, table: routingTable),
-            .localDelivery(table: routingTable),
+            .rule(priority: node.ztunnelRuleMarks[0].priority, fwmark: node.tproxyMark, mask: node.ztunnelMarkMask, table: node.ztunnelRoutingTable),
+            .localDelivery(table: node.ztunnelRoutingTable),
         ]
     }
 
